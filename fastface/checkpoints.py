@@ -1,0 +1,236 @@
+"""Registry and loaders of the SDXL checkpoints FastFace runs on (METHOD.md section 1).
+
+Every model reference is a Hugging Face Hub id (e.g. ``ByteDance/Hyper-SD``) that may also
+be given as a local path. A ``weights_root`` folder that mirrors the Hub layout
+(``<root>/<org>/<name>/...``) is searched first: this is how the offline tiny world (see
+:mod:`fastface.tiny`) and air-gapped GPU servers feed the *same* loading code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
+FACEID_ID = "h94/IP-Adapter-FaceID"
+FACEID_FILE = "ip-adapter-faceid-plusv2_sdxl.bin"
+IMAGE_ENCODER_ID = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """How one (distilled) SDXL model is obtained and sampled."""
+
+    name: str
+    apply: str  # "base" | "lora" (fused into the UNet) | "unet_file" | "unet_folder"
+    repo: str
+    weight_name: str | None = None  # may contain {steps} / {steps_suffix}
+    subfolder: str | None = None
+    scheduler: str = "EulerDiscreteScheduler"
+    scheduler_kwargs: dict[str, Any] = field(default_factory=dict)
+    scheduler_from_repo: bool = False  # take the scheduler config from ``repo`` (Turbo)
+    steps: int = 4
+    allowed_steps: tuple[int, ...] | None = None
+    resolution: int = 1024
+    guidance_scale: float = 1.0  # a = b for the baseline presets
+    lora_fuse_scale: float = 1.0
+    description: str = ""
+
+    def weight_file(self, steps: int) -> str | None:
+        if self.weight_name is None:
+            return None
+        if self.allowed_steps is not None and steps not in self.allowed_steps:
+            raise ValueError(
+                f"checkpoint {self.name!r} is released for {list(self.allowed_steps)} steps, not {steps}; "
+                f"pass --steps with one of those"
+            )
+        return self.weight_name.format(steps=steps, steps_suffix="step" if steps == 1 else "steps")
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+CHECKPOINTS: dict[str, CheckpointSpec] = {
+    "base": CheckpointSpec(
+        name="base", apply="base", repo=BASE_ID, scheduler="EulerDiscreteScheduler",
+        steps=50, resolution=1024, guidance_scale=5.0,
+        description="SDXL 1.0 base, multi-step (50 steps, CFG 5.0)",
+    ),
+    "hyper": CheckpointSpec(
+        name="hyper", apply="lora", repo="ByteDance/Hyper-SD",
+        weight_name="Hyper-SDXL-{steps}{steps_suffix}-lora.safetensors", allowed_steps=(1, 2, 4, 8),
+        scheduler="DDIMScheduler", scheduler_kwargs={"timestep_spacing": "trailing"},
+        steps=4, resolution=1024, guidance_scale=1.0,
+        description="Hyper-SDXL n-step LoRA fused into the base UNet; DDIM, trailing spacing",
+    ),
+    "lightning": CheckpointSpec(
+        name="lightning", apply="unet_file", repo="ByteDance/SDXL-Lightning",
+        weight_name="sdxl_lightning_{steps}step_unet.safetensors", allowed_steps=(2, 4, 8),
+        scheduler="EulerDiscreteScheduler", scheduler_kwargs={"timestep_spacing": "trailing"},
+        steps=4, resolution=1024, guidance_scale=1.0,
+        description="SDXL-Lightning full n-step UNet; Euler, trailing spacing",
+    ),
+    "lcm": CheckpointSpec(
+        name="lcm", apply="lora", repo="latent-consistency/lcm-lora-sdxl",
+        weight_name="pytorch_lora_weights.safetensors", scheduler="LCMScheduler",
+        steps=4, resolution=1024, guidance_scale=1.5,
+        description="LCM-LoRA SDXL fused into the base UNet; LCMScheduler, guidance 1.5",
+    ),
+    "turbo": CheckpointSpec(
+        name="turbo", apply="unet_folder", repo="stabilityai/sdxl-turbo", subfolder="unet",
+        scheduler="EulerAncestralDiscreteScheduler", scheduler_from_repo=True,
+        steps=4, resolution=512, guidance_scale=1.0,
+        description="SDXL-Turbo full UNet with its own Euler-ancestral scheduler, 512x512",
+    ),
+}
+
+
+def get_checkpoint(name: str) -> CheckpointSpec:
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {name!r}; choose one of {', '.join(CHECKPOINTS)}")
+    return CHECKPOINTS[name]
+
+
+# --- locating files ---------------------------------------------------------------------
+def resolve_repo(repo: str, weights_root: str | os.PathLike | None = None) -> str:
+    """A Hub id or a local folder: a local path wins, then ``weights_root/<repo>``, else the id."""
+    if Path(repo).expanduser().is_dir():
+        return str(Path(repo).expanduser())
+    if weights_root is not None:
+        candidate = Path(weights_root).expanduser() / repo
+        if candidate.exists():
+            return str(candidate)
+    return repo
+
+
+def resolve_file(
+    repo: str, filename: str, *, subfolder: str | None = None,
+    weights_root: str | os.PathLike | None = None, cache_dir: str | None = None,
+) -> str:
+    """Local path of ``filename`` in ``repo``: from a local folder, or downloaded from the Hub."""
+    if Path(filename).expanduser().is_file():
+        return str(Path(filename).expanduser())
+    base = resolve_repo(repo, weights_root)
+    if Path(base).is_dir():
+        path = Path(base, subfolder or "", filename)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: the folder {base} has no {filename}")
+        return str(path)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(base, filename, subfolder=subfolder, cache_dir=cache_dir)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """fp16 on CUDA, fp32 elsewhere."""
+    return torch.float16 if str(device).startswith("cuda") else torch.float32
+
+
+def make_scheduler(spec: CheckpointSpec, base_config: dict, *, weights_root=None, cache_dir=None):
+    """The scheduler of a checkpoint, configured from the base's (or its own repo's) config."""
+    import diffusers
+
+    cls = getattr(diffusers, spec.scheduler)
+    if spec.scheduler_from_repo:
+        return cls.from_pretrained(resolve_repo(spec.repo, weights_root), subfolder="scheduler", cache_dir=cache_dir)
+    return cls.from_config(base_config, **spec.scheduler_kwargs)
+
+
+def load_sdxl(
+    checkpoint: str | CheckpointSpec = "hyper",
+    *,
+    steps: int | None = None,
+    base: str = BASE_ID,
+    weights_root: str | os.PathLike | None = None,
+    cache_dir: str | None = None,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """Build a ``StableDiffusionXLPipeline`` for a registry checkpoint.
+
+    LoRA checkpoints (Hyper, LCM) are fused into the base UNet and their LoRA layers removed;
+    full-UNet checkpoints (Lightning, Turbo) replace the base UNet; the scheduler is set as
+    the checkpoint prescribes.
+    """
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+
+    spec = get_checkpoint(checkpoint) if isinstance(checkpoint, str) else checkpoint
+    steps = steps or spec.steps
+    device = device or default_device()
+    dtype = dtype or default_dtype(device)
+    base_path = resolve_repo(base, weights_root)
+    fp16 = dtype == torch.float16
+    variant = "fp16" if fp16 and not Path(base_path).is_dir() else None
+    kwargs: dict[str, Any] = {"dtype": dtype, "cache_dir": cache_dir}
+    if variant:
+        kwargs["variant"] = variant
+
+    if spec.apply == "unet_file":
+        config = UNet2DConditionModel.load_config(base_path, subfolder="unet", cache_dir=cache_dir)
+        unet = UNet2DConditionModel.from_config(config).to(dtype)
+        from safetensors.torch import load_file
+
+        path = resolve_file(spec.repo, spec.weight_file(steps), weights_root=weights_root, cache_dir=cache_dir)
+        unet.load_state_dict(load_file(path))
+        kwargs["unet"] = unet
+    elif spec.apply == "unet_folder":
+        repo = resolve_repo(spec.repo, weights_root)
+        ukw = {"variant": "fp16"} if fp16 and not Path(repo).is_dir() else {}
+        kwargs["unet"] = UNet2DConditionModel.from_pretrained(
+            repo, subfolder=spec.subfolder, dtype=dtype, cache_dir=cache_dir, **ukw
+        )
+    pipe = StableDiffusionXLPipeline.from_pretrained(base_path, **kwargs)
+    if spec.apply == "lora":
+        path = resolve_file(spec.repo, spec.weight_file(steps), weights_root=weights_root, cache_dir=cache_dir)
+        pipe.load_lora_weights(path, adapter_name=spec.name)
+        pipe.fuse_lora(adapter_names=[spec.name], lora_scale=spec.lora_fuse_scale)
+        pipe.unload_lora_weights()
+    pipe.scheduler = make_scheduler(spec, pipe.scheduler.config, weights_root=weights_root, cache_dir=cache_dir)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_faceid(
+    pipe,
+    *,
+    repo: str = FACEID_ID,
+    weight_name: str = FACEID_FILE,
+    image_encoder: str = IMAGE_ENCODER_ID,
+    weights_root: str | os.PathLike | None = None,
+    cache_dir: str | None = None,
+    ip_scale: float = 0.8,
+    lora_scale: float = 1.0,
+):
+    """Load IP-Adapter FaceID-Plus-v2 through diffusers' ``load_ip_adapter`` (which also
+    loads its LoRA as adapter ``faceid_0``) and the CLIP ViT-H image encoder."""
+    from transformers import CLIPVisionModelWithProjection
+
+    repo_path = resolve_repo(repo, weights_root)
+    if Path(weight_name).is_file():  # a direct file path
+        repo_path, weight_name = str(Path(weight_name).parent), Path(weight_name).name
+    pipe.load_ip_adapter(
+        repo_path, subfolder=None, weight_name=weight_name, image_encoder_folder=None, cache_dir=cache_dir
+    )
+    encoder = CLIPVisionModelWithProjection.from_pretrained(
+        resolve_repo(image_encoder, weights_root), dtype=pipe.unet.dtype, cache_dir=cache_dir
+    ).to(pipe.device)
+    pipe.register_modules(image_encoder=encoder)
+    pipe.set_ip_adapter_scale(ip_scale)
+    set_lora_scale(pipe, lora_scale)
+    return pipe
+
+
+def set_lora_scale(pipe, lora_scale: float) -> None:
+    """Weight of the FaceID LoRA (adapter ``faceid_0``)."""
+    if "faceid_0" not in pipe.get_list_adapters().get("unet", []):
+        raise RuntimeError("adapter 'faceid_0' is not loaded: install peft and load FaceID-Plus-v2 first")
+    pipe.set_adapters(["faceid_0"], adapter_weights=[float(lora_scale)])
