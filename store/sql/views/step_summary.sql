@@ -1,0 +1,36 @@
+-- step_summary: per (run_id, step, part, stage): averages of the map summaries over samples,
+-- sites of the part, branches, tokens and heads.  part comes from the sites view, or from the
+-- site name prefix (down_blocks / mid_block / up_blocks) when the site is not in sites.
+-- Columns: run_id, step, part, stage, avg_timestep, n_maps, n_samples, n_sites, avg_mean,
+-- avg_std, avg_max, avg_entropy.
+create or replace view step_summary as
+with source as (
+    select
+        maps.run_id, maps.sample_key, maps.site, maps.step, maps.timestep, maps.stage,
+        maps.mean, maps.std, maps.max, maps.entropy,
+        coalesce(
+            sites.part,
+            case split_part(maps.site, '.', 1)
+                when 'down_blocks' then 'down' when 'mid_block' then 'mid' when 'up_blocks' then 'up'
+            end
+        ) as part
+    from maps
+    left join sites on sites.run_id = maps.run_id and sites.site = maps.site
+),
+
+final as (
+    select
+        run_id, step, part, stage,
+        avg(timestep) as avg_timestep,
+        count(*) as n_maps,
+        count(distinct sample_key) as n_samples,
+        count(distinct site) as n_sites,
+        avg(mean) as avg_mean,
+        avg(std) as avg_std,
+        avg(max) as avg_max,
+        avg(entropy) as avg_entropy
+    from source
+    group by all
+)
+
+select * from final;

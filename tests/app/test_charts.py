@@ -1,0 +1,130 @@
+"""Chart functions on small frames: trace counts, axis titles, values, colours."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import charts, style
+
+
+META = {"r1": {"preset": "baseline", "ip_scale": 0.8, "label": "baseline λ=0.8 (r1)"},
+        "r2": {"preset": "ff-am2", "ip_scale": 0.8, "label": "ff-am2 λ=0.8 (r2)"}}
+
+
+def test_preset_colours_are_fixed_and_stable():
+    assert style.preset_color("ff-am2") == style.PRESET_COLORS["ff-am2"]
+    assert style.preset_color("my-new-preset") == style.preset_color("my-new-preset")
+    assert style.preset_color(None) in style.SPARE_COLORS
+
+
+def test_hist_overlay_one_trace_per_run_and_stage_normalised():
+    rows = []
+    for run in ("r1", "r2"):
+        for stage in ("pre", "post"):
+            for b in range(1, 35):
+                rows.append((run, stage, b, 10 if b in (2, 3) else 0))
+    fig = charts.hist_overlay(pd.DataFrame(rows, columns=["run_id", "stage", "bin", "count"]), META, log_y=False)
+    assert len(fig.data) == 4
+    tr = fig.data[0]
+    assert tr.line.color == style.PRESET_COLORS["baseline"]
+    assert sum(tr.y) == pytest.approx(1.0)
+    assert len(tr.x) == 32  # empty under/overflow bins hidden
+    assert fig.layout.xaxis.title.text.startswith("attention value")
+    assert fig.layout.yaxis.title.text == "fraction of values"
+    dashes = {t.name.split(" · ")[1]: t.line.dash for t in fig.data}
+    assert dashes == {"pre": "dot", "post": "solid"}
+
+
+def test_face_mass_heatmap_pivots_sites_by_step():
+    df = pd.DataFrame({"site": ["up_blocks.0.attentions.2.transformer_blocks.6.attn2"] * 2
+                       + ["down_blocks.2.attentions.1.transformer_blocks.3.attn2"] * 2,
+                       "step": [0, 1, 0, 1], "mass_in_box": [0.1, 0.2, 0.3, 0.4]})
+    fig = charts.face_mass_heatmap(df)
+    assert len(fig.data) == 1
+    hm = fig.data[0]
+    assert list(hm.y) == ["down2.a1.t3", "up0.a2.t6"]  # UNet order
+    assert np.allclose(np.asarray(hm.z), [[0.3, 0.4], [0.1, 0.2]])
+    assert fig.layout.xaxis.title.text == "denoising step"
+
+
+def test_step_lines_panels_per_part():
+    df = pd.DataFrame({"run_id": ["r1"] * 4, "step": [0, 1, 0, 1], "part": ["down", "down", "up", "up"],
+                       "stage": ["post"] * 4, "entropy": [1.0, 2.0, 3.0, 4.0]})
+    fig = charts.step_lines(df, META, y="entropy")
+    assert len(fig.data) == 2
+    assert [a.text for a in fig.layout.annotations] == ["down", "up"]
+    assert sum(t.showlegend for t in fig.data) == 1
+
+
+def test_attention_overlay_geometry_threshold_and_box():
+    img = np.zeros((64, 64, 3), dtype=np.uint8)
+    amap = np.arange(16, dtype=float).reshape(4, 4)
+    fig = charts.attention_overlay(img, amap, opacity=0.4, threshold=0.5, box=(10, 12, 50, 58))
+    assert [t.type for t in fig.data] == ["image", "heatmap"]
+    hm = fig.data[1]
+    assert hm.dx == 16 and hm.x0 == 8 and hm.opacity == 0.4
+    z = np.asarray(hm.z, dtype=float)
+    assert np.isnan(z[0, 0]) and z[3, 3] == 15  # below 0.5 * max hidden
+    assert fig.layout.shapes[0].x0 == 10 and fig.layout.shapes[0].y1 == 58
+
+
+def test_attention_overlay_from_png_bytes():
+    from tests.app.fixture_store import _png, base_image
+
+    fig = charts.attention_overlay(_png(base_image()), np.ones((8, 8)), image_size=(64, 64))
+    assert fig.data[0].source.startswith("data:image/png;base64,")
+    with pytest.raises(ValueError):
+        charts.attention_overlay(b"\x89PNG", None)
+
+
+def test_mean_map_upsamples_to_finest_grid():
+    m = charts.mean_map([np.ones((2, 2)), np.zeros((4, 4))])
+    assert m.shape == (4, 4) and np.allclose(m, 0.5)
+    assert charts.upsample(np.arange(4.0).reshape(2, 2), (3, 3)).shape == (3, 3)
+
+
+def test_face_charts():
+    df = pd.DataFrame({"run_id": ["r1", "r1", "r2", "r2"], "sample_key": list("abcd"),
+                       "identity": ["i"] * 4, "prompt": ["p"] * 4,
+                       "detected": [True, False, True, True], "area_ratio": [0.2, None, 0.3, 0.35],
+                       "similarity": [0.5, None, 0.6, 0.7]})
+    fig = charts.distribution(df, META, "similarity")
+    assert len(fig.data) == 2 and list(fig.data[0].y) == [0.5]
+    assert fig.layout.yaxis.title.text.startswith("ID similarity")
+    sc = charts.similarity_vs_size(df, META)
+    assert len(sc.data) == 2
+    assert sc.data[1].customdata[0][0] == "r2" and sc.data[1].customdata[1][1] == "d"
+    assert sc.data[1].marker.color == style.PRESET_COLORS["ff-am2"]
+    counts = pd.DataFrame({"run_id": ["r1", "r2"], "ffc": [1, 0], "n_evaluated": [2, 2]})
+    bars = charts.ffc_bars(counts, META)
+    assert [t.y[0] for t in bars.data] == [1, 0] and bars.data[0].text[0] == "1 / 2"
+
+
+def test_compare_charts():
+    table = pd.DataFrame({"run_id": ["r1", "r2"], "name": ["m", "m"], "delta": [0.0, 0.1],
+                          "lo": [0.0, 0.05], "hi": [0.0, 0.2], "n_pairs": [3, 3]})
+    fig = charts.delta_forest(table, META, "m", baseline="r1")
+    assert len(fig.data) == 1 and fig.data[0].x[0] == 0.1
+    assert fig.data[0].error_x.array[0] == pytest.approx(0.1)
+    per_run = pd.DataFrame({"run_id": ["a", "b", "c"], "preset": ["ff-am2", "ff-am2", "baseline"],
+                            "ip_scale": [0.8, 0.6, 0.8], "clip_t": [0.2, 0.3, 0.25], "id_sim": [0.6, 0.5, 0.4]})
+    fr = charts.fronts(per_run, "clip_t", "id_sim")
+    assert len(fr.data) == 2
+    ff = [t for t in fr.data if t.name == "ff-am2"][0]
+    assert list(ff.text) == ["λ=0.6", "λ=0.8"] and list(ff.x) == [0.3, 0.2]
+    assert fr.layout.xaxis.title.text == "clip_t"
+
+
+def test_quick_chart_and_progress():
+    df = pd.DataFrame({"x": [2, 1, 3], "y": [4, 5, 6], "preset": ["dcg", "dcg", "am1"]})
+    fig = charts.quick_chart(df, "x", "y", "line", color="preset")
+    assert len(fig.data) == 2
+    assert {t.name: t.marker.color for t in fig.data}["dcg"] == style.PRESET_COLORS["dcg"]
+    assert list(fig.data[1].x) == [1, 2]  # lines sorted by x
+    with pytest.raises(ValueError):
+        charts.quick_chart(df, "x", "y", "pie")
+    assert charts.progress_fraction(3, 6) == 0.5
+    assert charts.progress_fraction(3, None) is None and charts.progress_fraction(9, 6) == 1.0
+    json.loads(fig.to_json())  # serialisable (the Figures registry stores JSON)

@@ -1,0 +1,96 @@
+"""Compaction: same rows before and after, no duplicates even when interrupted."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from store import compact as compaction  # noqa: E402
+from store.db import connect_read_only  # noqa: E402
+from store.layout import Layout  # noqa: E402
+from store.queries import run_contracts  # noqa: E402
+from store.records import MetricRecord  # noqa: E402
+from store.writer import StoreWriter  # noqa: E402
+from tests.store_helpers import make_run, make_sample, write_samples  # noqa: E402
+
+TABLES = ["samples", "maps", "faces", "metrics", "sites", "map_values", "map_face_mass"]
+
+
+def counts(root) -> dict:
+    with connect_read_only(root) as con:
+        out = {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in TABLES}
+        out["distinct_samples"] = con.execute(
+            "select count(distinct (run_id, sample_key)) from samples").fetchall()[0][0]
+        out["metric_values"] = sorted(con.execute("select sample_key, name, value from metrics").fetchall())
+    return out
+
+
+def assert_contracts(root):
+    with connect_read_only(root) as con:
+        for name, df in run_contracts(con, ["unique_keys", "relationships"]).items():
+            assert len(df) == 0, f"{name}:\n{df}"
+
+
+@pytest.fixture
+def store(tmp_path):
+    root = tmp_path / "store"
+    w = StoreWriter(root, durable=False)
+    w.begin_run(make_run("r1"))
+    write_samples(w, "r1", range(12))
+    w.write_sample("r1", make_sample(12, fail=True)[0])
+    key = make_sample(3)[0].sample_key
+    w.add_metrics("r1", key, [MetricRecord("clip_t", 0.111, "clip-vit-l-14@1")])   # overrides the sample's
+    w.add_metrics("r1", key, [MetricRecord("aesthetic", 5.0, "aes@1")])
+    yield root, w
+    w.close()
+
+
+def test_compaction_keeps_rows_and_merges_files(store):
+    root, w = store
+    before, done = counts(root), w.done_sample_keys("r1")
+    res = compaction.compact(root, "r1")
+    layout = Layout(root)
+    assert res.n_samples == 13 and res.n_metrics_dirs == 2 and len(res.segments) == 1
+    assert layout.sample_dirs("r1") == [] and layout.metrics_dirs("r1") == []
+    assert len(layout.segment_dirs("r1")) == 1
+    assert counts(root) == before
+    assert w.done_sample_keys("r1") == done
+    assert write_samples(w, "r1", range(13)) == 0          # resume skips / refuses compacted samples
+    assert write_samples(w, "r1", range(13, 15)) == 2      # new samples after compaction
+    assert compaction.compact(root, "r1").n_samples == 2   # a second segment
+    after = counts(root)
+    assert after["samples"] == before["samples"] + 2 and after["distinct_samples"] == after["samples"]
+    assert_contracts(root)
+
+
+def test_crash_between_rename_and_removal_shows_no_duplicates(store):
+    root, w = store
+    before, done = counts(root), w.done_sample_keys("r1")
+    layout = Layout(root)
+    dirs = compaction._plan(layout, "r1")
+    tmp, seg = compaction._build_segment(layout, "r1", dirs)
+    assert counts(root) == before                           # built, not visible yet
+    compaction._publish_segment(layout, "r1", tmp, seg)
+    # --- crash here: the segment is in, every merged directory is still there
+    assert len(layout.sample_dirs("r1")) == 13 and len(layout.segment_dirs("r1")) == 1
+    assert counts(root) == before                           # views hide the merged sample dirs
+    assert_contracts(root)
+    assert w.done_sample_keys("r1") == done
+    res = compaction.compact(root, "r1")                   # next run finishes the job
+    assert res.n_cleaned == 15 and res.n_samples == 0
+    assert layout.sample_dirs("r1") == [] and layout.metrics_dirs("r1") == []
+    assert counts(root) == before
+    assert_contracts(root)
+
+
+def test_writer_open_finishes_an_interrupted_compaction(store):
+    root, w = store
+    before = counts(root)
+    layout = Layout(root)
+    dirs = compaction._plan(layout, "r1")
+    compaction._publish_segment(layout, "r1", *compaction._build_segment(layout, "r1", dirs))
+    StoreWriter(root, durable=False).close()
+    assert layout.sample_dirs("r1") == []
+    assert counts(root) == before

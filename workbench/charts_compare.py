@@ -1,0 +1,56 @@
+"""Compare charts: paired deltas with confidence intervals, and similarity fronts over
+IP-Adapter scales.  Pure functions: data in, ``go.Figure`` out."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from workbench import style
+
+
+def _meta(run_meta: dict, run_id: str) -> dict:
+    return run_meta.get(run_id) or {"preset": None, "ip_scale": None, "label": run_id}
+
+
+def delta_forest(table: pd.DataFrame, run_meta: dict, metric: str, baseline: str,
+                 title: str | None = None) -> go.Figure:
+    """Mean paired delta (run - baseline) with its bootstrap CI, one row per run.
+
+    ``table``: workbench.stats.paired_deltas output."""
+    fig = go.Figure()
+    t = table[(table["name"] == metric) & (table["run_id"] != baseline)].dropna(subset=["delta"])
+    for r in t.itertuples(index=False):
+        meta = _meta(run_meta, r.run_id)
+        fig.add_trace(go.Scatter(
+            x=[r.delta], y=[meta["label"]], mode="markers", name=meta["label"],
+            marker=dict(color=style.preset_color(meta["preset"]), size=11, symbol=meta.get("symbol", "circle")),
+            error_x=dict(type="data", symmetric=False, array=[r.hi - r.delta], arrayminus=[r.delta - r.lo],
+                         thickness=2, width=6),
+            hovertemplate=(f"Δ %{{x:.4f}} [{r.lo:.4f}, {r.hi:.4f}]<br>pairs {r.n_pairs}"
+                           f"<extra>{meta['label']}</extra>")))
+    fig.add_vline(x=0, line=dict(color="#444444", width=1, dash="dot"))
+    fig.update_xaxes(title_text=f"Δ {metric} vs {_meta(run_meta, baseline)['label']} (95% CI)")
+    fig.update_yaxes(title_text="", automargin=True)
+    fig.update_layout(showlegend=False)
+    return style.apply(fig, title or f"Paired difference in {metric}")
+
+
+def fronts(per_run: pd.DataFrame, x: str, y: str, run_meta: dict | None = None,
+           title: str | None = None, x_title: str | None = None, y_title: str | None = None) -> go.Figure:
+    """Trade-off fronts: one line per preset through its runs ordered by ip_scale.
+
+    ``per_run``: run_id, preset, ip_scale, <x>, <y> (one row per run)."""
+    fig = go.Figure()
+    d = per_run.dropna(subset=[x, y])
+    for preset, g in d.groupby(d["preset"].fillna(style.UNKNOWN_PRESET), sort=True):
+        g = g.sort_values("ip_scale", na_position="last")
+        labels = [("λ=" + f"{v:g}") if pd.notna(v) else "" for v in g["ip_scale"]]
+        fig.add_trace(go.Scatter(
+            x=g[x], y=g[y], mode="lines+markers+text", name=str(preset), text=labels,
+            textposition="top center", line=dict(color=style.preset_color(preset), width=2),
+            marker=dict(size=9), customdata=g[["run_id"]].to_numpy(),
+            hovertemplate=f"{x} %{{x:.4g}}<br>{y} %{{y:.4g}}<br>%{{text}} · %{{customdata[0]}}<extra>{preset}</extra>"))
+    fig.update_xaxes(title_text=x_title or x)
+    fig.update_yaxes(title_text=y_title or y)
+    return style.apply(fig, title or f"{y_title or y} vs {x_title or x} over IP-Adapter scales")

@@ -1,0 +1,96 @@
+"""Face charts (paper Fig. 18): face-size and similarity distributions per run, similarity vs
+face size, face-fail counts.  Pure functions: data in, ``go.Figure`` out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from workbench import style
+
+LABELS = {"area_ratio": "generated face size (bbox area / image area)",
+          "similarity": "ID similarity (cosine to reference)"}
+
+
+def _meta(run_meta: dict, run_id: str) -> dict:
+    return run_meta.get(run_id) or {"preset": None, "ip_scale": None, "label": run_id}
+
+
+def tick_label(run_id: str, meta: dict) -> str:
+    """Two-line axis label: preset and scale, then the run id."""
+    head = meta.get("preset") or style.UNKNOWN_PRESET
+    if meta.get("ip_scale") is not None:
+        head += f" λ={meta['ip_scale']:g}"
+    return f"{head}<br>{run_id}"
+
+
+def _ordered_runs(df: pd.DataFrame, run_meta: dict) -> list[str]:
+    runs = list(dict.fromkeys(df["run_id"])) if not df.empty else []
+    return sorted(runs, key=lambda r: (str(_meta(run_meta, r)["preset"]), _meta(run_meta, r)["ip_scale"] or 0, r))
+
+
+def distribution(df: pd.DataFrame, run_meta: dict, column: str = "area_ratio",
+                 title: str | None = None) -> go.Figure:
+    """Violin + box + points of a face column per run (detected generated faces only)."""
+    fig = go.Figure()
+    d = df[df["detected"].fillna(False).astype(bool)] if "detected" in df else df
+    for run_id in _ordered_runs(d, run_meta):
+        g = d[d["run_id"] == run_id]
+        vals = g[column].dropna()
+        if vals.empty:
+            continue
+        meta = _meta(run_meta, run_id)
+        color = style.preset_color(meta["preset"])
+        tick = tick_label(run_id, meta)
+        fig.add_trace(go.Violin(
+            y=vals, x=[tick] * len(vals), name=meta["label"], box_visible=True,
+            meanline_visible=True, points="all", pointpos=0, jitter=0.3, line_color=color,
+            fillcolor=color, opacity=0.6, marker=dict(size=5), spanmode="hard", scalemode="width",
+            hovertemplate=f"{column} %{{y:.3f}}<extra>{meta['label']}</extra>"))
+    fig.update_xaxes(title_text="run", tickangle=0)
+    fig.update_yaxes(title_text=LABELS.get(column, column))
+    fig.update_layout(showlegend=False, violingap=0.25)
+    return style.apply(fig, title or f"{LABELS.get(column, column).split(' (')[0]} per run")
+
+
+def similarity_vs_size(df: pd.DataFrame, run_meta: dict,
+                       title: str = "ID similarity vs generated face size") -> go.Figure:
+    """Scatter of similarity against face size, one trace per run; each point carries
+    (run_id, sample_key) in customdata so a selection can open the sample."""
+    fig = go.Figure()
+    d = df[df["detected"].fillna(False).astype(bool)] if "detected" in df else df
+    d = d.dropna(subset=["area_ratio", "similarity"])
+    for run_id in _ordered_runs(d, run_meta):
+        g = d[d["run_id"] == run_id]
+        meta = _meta(run_meta, run_id)
+        custom = np.stack([g["run_id"].astype(str), g["sample_key"].astype(str),
+                           g.get("identity", pd.Series([""] * len(g), index=g.index)).astype(str),
+                           g.get("prompt", pd.Series([""] * len(g), index=g.index)).astype(str)], axis=-1)
+        fig.add_trace(go.Scatter(
+            x=g["area_ratio"], y=g["similarity"], mode="markers", name=meta["label"],
+            marker=dict(color=style.preset_color(meta["preset"]), size=10, symbol=meta.get("symbol", "circle"),
+                        line=dict(width=0.5, color="white")),
+            customdata=custom,
+            hovertemplate=("size %{x:.3f}<br>similarity %{y:.3f}<br>%{customdata[2]}: %{customdata[3]}"
+                           f"<extra>{meta['label']}</extra>")))
+    fig.update_xaxes(title_text=LABELS["area_ratio"])
+    fig.update_yaxes(title_text=LABELS["similarity"])
+    return style.apply(fig, title)
+
+
+def ffc_bars(counts: pd.DataFrame, run_meta: dict, title: str = "Face fail count (FFC) per run") -> go.Figure:
+    """Bars of ffc per run, annotated 'ffc / evaluated'.  ``counts``: face_summary rows."""
+    fig = go.Figure()
+    for r in counts.itertuples(index=False):
+        meta = _meta(run_meta, r.run_id)
+        fig.add_trace(go.Bar(
+            x=[tick_label(r.run_id, meta)], y=[r.ffc], name=meta["label"],
+            marker_color=style.preset_color(meta["preset"]),
+            text=[f"{r.ffc} / {r.n_evaluated}"], textposition="outside", cliponaxis=False,
+            hovertemplate=f"FFC %{{y}} of {r.n_evaluated} evaluated<extra>{meta['label']}</extra>"))
+    fig.update_xaxes(title_text="run", tickangle=0)
+    top = float(counts["ffc"].max()) if len(counts) else 0.0
+    fig.update_yaxes(title_text="samples without a detected face", range=[0, max(top, 1.0) * 1.2])
+    fig.update_layout(showlegend=False)
+    return style.apply(fig, title)

@@ -1,0 +1,85 @@
+"""Compare: metrics per run with paired deltas against a baseline run (bootstrap CIs over the
+same identity, prompt and seed), and fronts of ID similarity against CLIP / aesthetics / FFC
+over IP-Adapter scales."""
+
+import pandas as pd
+import streamlit as st
+
+from workbench import charts, data, figures, stats
+
+st.title("Compare")
+path, _ = data.require_store()
+all_runs = data.runs()
+if all_runs.empty:
+    data.no_runs_message()
+    st.stop()
+run_ids = data.selected_runs(all_runs)
+meta = data.run_meta(all_runs)
+values = data.query("metric_values", run_ids=run_ids)
+if values.empty:
+    st.info("No metrics in the chosen runs yet: metrics (e.g. id_sim, clip_t) are written with the "
+            "samples or added later by an evaluator; face similarity appears once faces are detected.")
+    st.stop()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def deltas(values: pd.DataFrame, baseline: str, n_boot: int) -> pd.DataFrame:
+    return stats.paired_deltas(values, baseline, n_boot=n_boot, seed=0)
+
+
+present = [r for r in run_ids if r in set(values["run_id"])]
+default = next((r for r in present if meta[r]["preset"] == "baseline"), present[0])
+data.keep_valid("cmp_baseline", present)
+c1, c2 = st.columns([2, 1])
+baseline = c1.selectbox("Baseline run", present, index=present.index(default), key="cmp_baseline",
+                        format_func=lambda r: meta[r]["label"])
+n_boot = c2.select_slider("Bootstrap resamples", [500, 1000, 2000, 5000], value=2000, key="cmp_nboot")
+table = deltas(values, baseline, int(n_boot))
+table.insert(1, "run", [meta[r]["label"] for r in table["run_id"]])
+st.subheader("Metrics per run")
+st.caption(f"Δ = run − baseline over the same (identity, prompt, seed); 95% paired bootstrap "
+           f"interval with {n_boot} resamples.")
+st.dataframe(table.drop(columns=["run_id"]), hide_index=True, width="stretch", key="cmp_table",
+             column_config={c: st.column_config.NumberColumn(format="%.4f")
+                            for c in ("mean", "baseline_mean", "delta", "lo", "hi")})
+
+metrics = sorted(values["name"].unique())
+data.keep_valid("cmp_metric", metrics)
+metric = st.selectbox("Metric", metrics, key="cmp_metric",
+                      index=metrics.index("face_similarity") if "face_similarity" in metrics else 0)
+params = dict(run_ids=run_ids)
+figures.show(charts.delta_forest(table, meta, metric, baseline), key="cmp_forest", page="Compare",
+             provenance=data.provenance("metric_values", **params) | {"baseline": baseline, "n_boot": int(n_boot)},
+             theme=None)
+
+st.subheader("Fronts over IP-Adapter scales")
+per_run = values.groupby(["run_id", "name"])["value"].mean().unstack("name")
+counts = data.query("face_counts", run_ids=run_ids).set_index("run_id")
+per_run["ffc_rate"] = counts["ffc_rate"].reindex(per_run.index)
+per_run = per_run.join(all_runs.set_index("run_id")[["preset", "ip_scale"]]).reset_index()
+sim_candidates = [m for m in ("face_similarity", "id_sim") if m in per_run.columns]
+
+
+def is_front_axis(name: str) -> bool:
+    n = name.lower()
+    return (any(k in n for k in ("clip", "aesthetic", "ffc")) or n == "ae" or n.startswith("ae_")
+            or n.endswith("_ae"))
+
+
+x_candidates = [m for m in per_run.columns
+                if m not in ("preset", "ip_scale", "run_id") and is_front_axis(m) and per_run[m].notna().any()]
+if not sim_candidates or not x_candidates:
+    st.info("Fronts need an ID similarity (face_similarity or id_sim) and at least one of CLIP, "
+            "aesthetics (AE) or FFC per run; evaluate the runs first.")
+else:
+    c1, c2 = st.columns(2)
+    data.keep_valid("cmp_front_y", sim_candidates)
+    data.keep_valid("cmp_front_x", x_candidates)
+    y = c1.selectbox("Similarity", sim_candidates, key="cmp_front_y")
+    x = c2.selectbox("Against", x_candidates, key="cmp_front_x")
+    fig = charts.fronts(per_run, x=x, y=y, run_meta=meta)
+    figures.show(fig, key="cmp_fronts", page="Compare",
+                 provenance=data.provenance("metric_values", **params) | {"x": x, "y": y}, theme=None)
+    if per_run.groupby("preset")["ip_scale"].nunique().max() < 2:
+        st.caption("Each preset has a single IP-Adapter scale among the chosen runs: sweep --ip-scale "
+                   "to draw a front.")

@@ -1,0 +1,76 @@
+"""Faces: generated face size and ID similarity per run (Fig. 18), similarity vs size (click a
+point to open its sample), and the face fail count per run."""
+
+import streamlit as st
+
+from workbench import charts, data, figures
+
+st.title("Faces")
+path, _ = data.require_store()
+all_runs = data.runs()
+if all_runs.empty:
+    data.no_runs_message()
+    st.stop()
+run_ids = data.selected_runs(all_runs)
+meta = data.run_meta(all_runs)
+faces = data.query("faces_generated", run_ids=run_ids)
+counts = data.query("face_counts", run_ids=run_ids)
+
+
+def open_sample(run_id: str, sample_key: str) -> None:
+    row = faces[(faces["run_id"] == run_id) & (faces["sample_key"] == sample_key)]
+    if row.empty:
+        return
+    r = row.iloc[0]
+    st.session_state[data.STATE_FOCUS] = {"run_id": run_id, "sample_key": sample_key, "identity": r["identity"],
+                                          "prompt": r["prompt"], "seed": int(r["seed"])}
+    st.switch_page("pages/samples.py")
+
+
+st.subheader("Face fail count")
+table = counts[["run_id", "n_ok", "n_evaluated", "n_faces_detected", "ffc", "ffc_rate", "mean_similarity"]].copy()
+table.insert(1, "run", [meta.get(r, {"label": r})["label"] for r in table["run_id"]])
+st.dataframe(table.drop(columns=["run_id"]), hide_index=True, width="stretch", key="faces_ffc_table",
+             column_config={"ffc": st.column_config.NumberColumn("FFC (no face)"),
+                            "ffc_rate": st.column_config.NumberColumn("FFC rate", format="percent"),
+                            "mean_similarity": st.column_config.NumberColumn("mean similarity", format="%.3f"),
+                            "n_evaluated": st.column_config.NumberColumn("evaluated"),
+                            "n_faces_detected": st.column_config.NumberColumn("faces found"),
+                            "n_ok": st.column_config.NumberColumn("ok samples")})
+if faces.empty:
+    st.info("No face detection results in the chosen runs: faces are detected when samples are "
+            "written (`fastface capture ...` with a face backend).")
+    st.stop()
+
+prov = data.provenance("faces_generated", run_ids=run_ids)
+c1, c2 = st.columns(2)
+with c1:
+    figures.show(charts.distribution(faces, meta, "area_ratio"), key="faces_size", page="Faces",
+                 provenance=prov, theme=None)
+with c2:
+    figures.show(charts.distribution(faces, meta, "similarity"), key="faces_sim", page="Faces",
+                 provenance=prov, theme=None)
+
+c3, c4 = st.columns([3, 2])
+with c3:
+    event = figures.show(charts.similarity_vs_size(faces, meta), key="faces_scatter", page="Faces",
+                         provenance=prov, theme=None, on_select="rerun", selection_mode="points")
+    points = (event.get("selection", {}) or {}).get("points", []) if event else []
+    if points:
+        cd = points[0].get("customdata")
+        if cd:
+            open_sample(str(cd[0]), str(cd[1]))
+    st.caption("Click a point to open that sample on the Samples page.")
+with c4:
+    figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
+                 provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
+
+with st.expander("Open a sample by name"):
+    options = [(r.run_id, r.sample_key) for r in faces.itertuples(index=False)]
+    labels = {(r.run_id, r.sample_key): f"{meta.get(r.run_id, {'label': r.run_id})['label']} · {r.identity} · "
+              f"{r.prompt} · seed {r.seed}" + ("" if r.detected else " · no face")
+              for r in faces.itertuples(index=False)}
+    data.keep_valid("faces_open", options)
+    pick = st.selectbox("Sample", options, key="faces_open", format_func=lambda k: labels[k])
+    if st.button("Open in Samples", key="faces_open_btn"):
+        open_sample(*pick)

@@ -1,0 +1,162 @@
+"""Samples: image grid with filters; one (identity, prompt, seed) across runs with the
+attention overlay, the generated face box and the reference photo."""
+
+import os
+
+import streamlit as st
+
+from workbench import charts, data, figures
+from workbench.maps import overlay_maps, png_size, token_label
+
+st.title("Samples")
+path, _ = data.require_store()
+all_runs = data.runs()
+if all_runs.empty:
+    data.no_runs_message()
+    st.stop()
+run_ids = data.selected_runs(all_runs)
+meta = data.run_meta(all_runs)
+index = data.query("sample_index", run_ids=run_ids)
+if index.empty:
+    st.info("The chosen runs have no samples yet: wait for the sweep or run `fastface capture ...`.")
+    st.stop()
+
+ALL = "(all)"
+
+focus = st.session_state.pop(data.STATE_FOCUS, None)
+if focus:  # opened from another page: show that unit
+    st.session_state["smp_identity"] = focus["identity"]
+    st.session_state["smp_prompt"] = ALL
+    st.session_state["smp_category"] = ALL
+    st.session_state["smp_unit"] = (focus["identity"], focus["prompt"], int(focus["seed"]))
+
+c1, c2, c3 = st.columns([1, 2, 1])
+data.keep_valid("smp_identity", [ALL] + list(index["identity"].unique()))
+data.keep_valid("smp_prompt", [ALL] + list(index["prompt"].unique()))
+data.keep_valid("smp_category", [ALL] + list(index["category"].unique()))
+identity = c1.selectbox("Identity", [ALL] + sorted(index["identity"].unique()), key="smp_identity")
+prompt = c2.selectbox("Prompt", [ALL] + sorted(index["prompt"].unique()), key="smp_prompt")
+category = c3.selectbox("Category", [ALL] + sorted(index["category"].unique()), key="smp_category")
+sel = lambda v: None if v == ALL else v  # noqa: E731
+
+tab_grid, tab_variants = st.tabs(["Grid", "Variants and attention"])
+
+with tab_grid:
+    per_page = 24
+    grid = data.query("sample_grid", freshness="static", run_ids=run_ids, identity=sel(identity),
+                      prompt=sel(prompt), category=sel(category), limit=per_page, offset=0)
+    if grid.empty:
+        st.info("No sample matches these filters.")
+    else:
+        st.caption(f"{len(grid)} samples shown (first {per_page} matching, ordered by identity, prompt, seed, run).")
+        cols = st.columns(6)
+        for i, r in enumerate(grid.itertuples(index=False)):
+            with cols[i % 6]:
+                label = f"{meta.get(r.run_id, {}).get('preset', r.run_id)} · {r.identity} · seed {r.seed}"
+                if r.status == "ok" and r.image_png is not None:
+                    st.image(bytes(r.image_png), caption=label, width="stretch")
+                else:
+                    st.warning(f"{label}: failed ({r.error})")
+
+with tab_variants:
+    units = index.copy()
+    for col, v in (("identity", identity), ("prompt", prompt), ("category", category)):
+        if v != ALL:
+            units = units[units[col] == v]
+    if units.empty:
+        st.info("No sample matches these filters.")
+        st.stop()
+    unit_list = [(u.identity, u.prompt, int(u.seed)) for u in units.itertuples(index=False)]
+    if st.session_state.get("smp_unit") not in unit_list:
+        st.session_state["smp_unit"] = unit_list[0]
+    unit = st.selectbox("Sample (identity, prompt, seed)", unit_list, key="smp_unit",
+                        format_func=lambda u: f"{u[0]} · {u[1]} · seed {u[2]}")
+    variants = data.query("variants", freshness="static", run_ids=run_ids, identity=unit[0],
+                          prompt=unit[1], seed=unit[2])
+    catalog = data.query("map_catalog", freshness="static", run_ids=list(variants["run_id"]),
+                         sample_keys=sorted(set(variants["sample_key"])))
+
+    amaps, caption, threshold, opacity = {}, "", 0.0, 0.5
+    if catalog.empty:
+        st.info("No attention maps were captured for this sample: run `fastface capture ...` with a "
+                "capture spec to see attention overlays.")
+    else:
+        with st.container(border=True):
+            k1, k2, k3, k4 = st.columns(4)
+            scope = k1.radio("Overlay of", ["one site", "mean over a part / block"], key="ov_scope")
+            if scope == "one site":
+                sites = sorted(catalog["site"].unique(), key=lambda s: charts.short_site(s))
+                data.keep_valid("ov_site", sites)
+                site = k1.selectbox("Site", sites, key="ov_site", format_func=charts.short_site)
+                chosen_sites, where = [site], charts.short_site(site)
+            else:
+                parts = [p for p in ("down", "mid", "up") if p in set(catalog["part"])]
+                data.keep_valid("ov_part", parts)
+                part = k1.selectbox("Part", parts, key="ov_part")
+                blocks = sorted(catalog.loc[catalog["part"] == part, "block"].dropna().astype(int).unique())
+                data.keep_valid("ov_block", ["all"] + blocks)
+                block = k1.selectbox("Block", ["all"] + blocks, key="ov_block")
+                sub = catalog[catalog["part"] == part]
+                if block != "all":
+                    sub = sub[sub["block"] == block]
+                chosen_sites = sorted(sub["site"].unique())
+                where = f"mean of {len(chosen_sites)} {part} sites" + ("" if block == "all" else f" (block {block})")
+            sub = catalog[catalog["site"].isin(chosen_sites)]
+            steps = sorted(int(s) for s in sub["step"].unique())
+            data.keep_valid("ov_step", steps)
+            step = (k2.select_slider("Step", steps, key="ov_step") if len(steps) > 1
+                    else k2.selectbox("Step", steps, key="ov_step_one"))
+            branches = sorted(sub["branch"].unique())
+            default_branch = "text_id" if "text_id" in branches else branches[0]
+            data.keep_valid("ov_branch", branches)
+            branch = k2.selectbox("Branch", branches, index=branches.index(default_branch), key="ov_branch")
+            tokens = sorted(int(t) for t in sub["token"].unique())
+            data.keep_valid("ov_token", tokens)
+            token = k3.selectbox("ID token", tokens, key="ov_token", format_func=token_label)
+            stages = [s for s in ("pre", "post") if s in set(sub["stage"])]
+            stage = k3.radio("Stage", ["pre", "post"], index=1 if "post" in stages else 0,
+                             key="ov_stage", horizontal=True)
+            opacity = k4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="ov_opacity")
+            threshold = k4.slider("Threshold (fraction of max)", 0.0, 1.0, 0.0, 0.05, key="ov_threshold")
+        if stage not in stages:
+            st.info(f"These runs captured no {stage} maps for this selection: capture with stage={stage}.")
+        else:
+            rows = data.query("maps_on_screen", freshness="static", run_ids=list(variants["run_id"]),
+                              sample_keys=sorted(set(variants["sample_key"])), sites=chosen_sites,
+                              step=int(step), branch=branch, token=int(token), stage=stage)
+            amaps = overlay_maps(rows)
+            if not amaps:
+                st.info("Only summaries were stored for these maps (encoding 'none'): capture with "
+                        "keep_maps=True to see the overlay.")
+            caption = f"{where} · step {step} · {branch} · {token_label(token)} · {stage}"
+
+    st.caption(caption)
+    ref_col, *var_cols = st.columns(1 + max(len(variants), 1))
+    with ref_col:
+        st.markdown("**Reference photo**")
+        ref = variants["id_image_path"].dropna()
+        ref_path = ref.iloc[0] if len(ref) else None
+        if ref_path and os.path.isfile(ref_path) and os.access(ref_path, os.R_OK):
+            st.image(ref_path, caption=os.path.basename(ref_path), width="stretch")
+        else:
+            st.caption(f"Reference image not readable here ({ref_path or 'no path stored'}).")
+    for col, v in zip(var_cols, variants.itertuples(index=False)):
+        with col:
+            m = meta.get(v.run_id, {"label": v.run_id})
+            st.markdown(f"**{m['label']}**")
+            if v.status != "ok" or v.image_png is None:
+                st.warning(f"Failed: {v.error}")
+                continue
+            size = png_size(bytes(v.image_png)) or (int(v.width), int(v.height))
+            box = (v.x0, v.y0, v.x1, v.y1) if v.detected is True else None
+            fig = charts.attention_overlay(bytes(v.image_png), amaps.get(v.run_id), opacity=opacity,
+                                           threshold=threshold, box=box, image_size=size, height=360)
+            figures.show(fig, key=f"overlay_{v.run_id}", page="Samples",
+                         provenance=data.provenance("variants", run_ids=run_ids, identity=unit[0],
+                                                    prompt=unit[1], seed=unit[2]), theme=None)
+            if v.detected is True:
+                st.caption(f"face: similarity {v.similarity:.3f}, size {v.area_ratio:.3f}")
+            elif v.detected is False:
+                st.caption("No face detected in the generated image (counts toward FFC).")
+            else:
+                st.caption("Face detection not run for this sample.")
