@@ -4,6 +4,10 @@
     fastface generate --tiny ...             # the offline tiny world (random weights)
     fastface presets                          # list presets and checkpoints
     fastface tiny-world [--root DIR]          # write the tiny world's files
+    fastface capture --dataset DIR --store PATH [--tiny] ...   # a capture sweep into a store
+    fastface demo                             # a tiny offline sweep, then the workbench
+    fastface workbench --store PATH           # the web app
+    fastface export --store PATH --run ID --to DIR
 """
 from __future__ import annotations
 
@@ -119,8 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: other packages' subcommands (capture, demo, workbench, export) register here
-_EXTRA_COMMANDS: list = []
+def _register_sweep_commands(sub) -> None:
+    from fastface.cli_sweep import register
+
+    register(sub)
+
+
+#: subcommands defined in other modules (capture, demo, workbench, export)
+_EXTRA_COMMANDS: list = [_register_sweep_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"fastface {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,155 @@
+"""``fastface capture | demo | export | workbench``: sweeps into a store, and reading it."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEMO_STORE = "runs/demo-store"
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 0.5,0.8") from e
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _capture_arg(text: str):
+    """A named capture spec, or a JSON file with a CaptureSpec."""
+    if text.endswith(".json"):
+        return json.loads(Path(text).read_text())
+    return text
+
+
+def add_capture(sub) -> None:
+    p = sub.add_parser("capture", help="run (or resume) a capture sweep into a store")
+    src = p.add_argument_group("dataset (the paper's layout, or photos + prompts)")
+    src.add_argument("--dataset", help="folder with id_photos/ and prompts*.txt")
+    src.add_argument("--photos", help="a folder of ID photos")
+    src.add_argument("--prompts", help="a prompt file, one prompt per line ('style; Person ...' = stylistic)")
+    src.add_argument("--prompt-set", default="all", choices=["all", "realistic", "stylistic"])
+    p.add_argument("--store", required=True, help="store folder (created if missing)")
+    p.add_argument("--checkpoints", type=_names, default=("hyper",), help="comma-separated, e.g. hyper,lightning")
+    p.add_argument("--presets", type=_names, default=("baseline", "ff-am2"), help="comma-separated preset names")
+    p.add_argument("--ip-scales", type=_floats, default=(0.8,), help="comma-separated, e.g. 0.5,0.8")
+    p.add_argument("--lora-scales", type=_floats, default=(1.0,))
+    p.add_argument("--capture", type=_capture_arg, default="head_mean",
+                   help="summaries_only | head_mean | everything | a CaptureSpec JSON file")
+    p.add_argument("--limit", type=int, help="only the first N (identity, prompt) pairs")
+    p.add_argument("--seed", type=int, default=50, help="base seed; sample i uses seed + i")
+    p.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th sample from i (several GPUs)")
+    _model_args(p)
+    p.set_defaults(func=cmd_capture)
+
+
+def _model_args(p) -> None:
+    p.add_argument("--tiny", action="store_true", help="the offline tiny world (random weights)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--device")
+    p.add_argument("--weights-root")
+    p.add_argument("--cache-dir")
+    p.add_argument("--face-backend", choices=["insightface", "dlib", "skimage"])
+
+
+def _loader(args):
+    from fastface.pipeline import load_pipeline
+
+    def load(checkpoint: str):
+        print(f"loading {checkpoint}{' (tiny world)' if args.tiny else ''} ...", file=sys.stderr)
+        return load_pipeline(checkpoint, tiny=args.tiny, weights_root=args.weights_root, cache_dir=args.cache_dir,
+                             device=args.device, steps=args.steps, face_backend=args.face_backend)
+
+    return load
+
+
+def _sweep(args, dataset):
+    from fastface.config import load_preset
+    from fastface.sweep import SweepSpec, run_sweep
+
+    for name in args.presets:
+        load_preset(name)  # unknown names fail before anything runs
+    i, n = (int(v) for v in args.worker.split("/"))
+    if not 0 <= i < n:
+        raise ValueError(f"--worker {args.worker}: give i/n with 0 <= i < n")
+    spec = SweepSpec(checkpoints=args.checkpoints, presets=args.presets, ip_scales=args.ip_scales,
+                     lora_scales=args.lora_scales, seed=args.seed, steps=args.steps, tiny=args.tiny,
+                     capture=args.capture, face_backend=args.face_backend or ("dlib" if args.tiny else "insightface"),
+                     limit=args.limit)
+    spec.capture_spec()  # validate early
+    counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n))
+    print(f"store {args.store}: {counts['runs']} runs, {counts['written']} samples written "
+          f"({counts['failed']} failed), {counts['skipped']} already there")
+    return counts
+
+
+def cmd_capture(args) -> int:
+    from fastface.dataset import load_dataset
+
+    dataset = load_dataset(args.dataset, photos=args.photos, prompts=args.prompts, prompt_set=args.prompt_set)
+    _sweep(args, dataset)
+    return 0
+
+
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="capture a small offline tiny-world sweep and open the workbench")
+    p.add_argument("--store", default=DEMO_STORE)
+    p.add_argument("--no-open", action="store_true", help="capture only; do not start the workbench")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from fastface.dataset import write_demo_dataset
+
+    dataset = write_demo_dataset(Path(args.store).parent / "demo-dataset")
+    ns = argparse.Namespace(
+        presets=("baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2"), checkpoints=("hyper",),
+        ip_scales=(0.5, 0.8), lora_scales=(1.0,), capture="head_mean", limit=None, seed=50, worker="0/1",
+        tiny=True, steps=None, device="cpu", weights_root=None, cache_dir=None, face_backend="dlib",
+        store=args.store,
+    )
+    _sweep(ns, dataset)
+    if args.no_open:
+        return 0
+    return _launch(args.store, args.port)
+
+
+def _launch(store: str, port: int, host: str = "127.0.0.1") -> int:
+    from workbench.launch import main as launch
+
+    return launch(store, port, host=host) or 0
+
+
+def add_workbench(sub) -> None:
+    p = sub.add_parser("workbench", help="open the workbench on a store")
+    p.add_argument("--store", required=True)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    p.set_defaults(func=lambda a: _launch(a.store, a.port, a.host))
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a run's tables as Parquet files")
+    p.add_argument("--store", required=True)
+    p.add_argument("--run", required=True, help="run id (see the workbench's Runs page)")
+    p.add_argument("--to", required=True, help="target folder")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from store.export import export_run
+
+    for table, (path, rows) in export_run(args.store, args.run, args.to).items():
+        print(f"{table:10s} {rows:8d} rows -> {path}")
+    return 0
+
+
+def register(sub) -> None:
+    for add in (add_capture, add_demo, add_workbench, add_export):
+        add(sub)

@@ -1,0 +1,269 @@
+"""Capture sweeps: checkpoints x presets x ip-scales x lora-scales x identities x prompts.
+
+Each (checkpoint, preset, ip_scale, lora_scale) is one *run* with a deterministic id, so
+running the same command again resumes it: samples already committed are skipped. Each
+sample (image, maps, faces) is committed atomically by :class:`store.writer.StoreWriter`;
+an interrupted sweep (Ctrl-C, kill -9, out of memory) loses at most the sample in flight.
+A sample that fails (no face in its ID photo, out of memory, ...) is committed as a failed
+row with its error, and the sweep goes on.
+
+Seeds are per sample (``seed + index of the (identity, prompt) pair``), so a sample's image
+does not depend on which samples ran before it or on which worker ran it. The paper's
+release instead draws from one generator seeded 50 and consumed sequentially over the
+dataset; that makes every image depend on the order of the whole sweep.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Callable
+
+import numpy as np
+
+from fastface.config import FastFaceConfig, load_preset
+from fastface.dataset import Dataset, IdentitySpec, PromptSpec
+
+PACKAGES = ("fastface-workbench", "torch", "diffusers", "transformers", "peft", "duckdb", "insightface", "dlib-bin")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The grid of a sweep and how to capture it (serialisable; stored with every run)."""
+
+    checkpoints: tuple[str, ...] = ("hyper",)
+    presets: tuple[str, ...] = ("baseline", "ff-am2")
+    ip_scales: tuple[float, ...] = (0.8,)
+    lora_scales: tuple[float, ...] = (1.0,)
+    seed: int = 50
+    steps: int | None = None
+    tiny: bool = False
+    capture: str | dict = "head_mean"
+    face_backend: str | None = None
+    limit: int | None = None
+    on_multiple_faces: str = "first"  # the release takes the first face
+
+    def capture_spec(self):
+        from probes.spec import CaptureSpec, named_spec
+
+        return named_spec(self.capture) if isinstance(self.capture, str) else CaptureSpec.from_dict(self.capture)
+
+    def runs(self) -> list[tuple[str, str, float, float]]:
+        return [(c, p, ip, lo) for c in self.checkpoints for p in self.presets
+                for ip in self.ip_scales for lo in self.lora_scales]
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    checkpoint: str
+    preset: str
+    config: FastFaceConfig
+    samples: list[tuple[int, IdentitySpec, PromptSpec, int, str]] = field(default_factory=list)  # index, id, prompt, seed, key
+
+
+def run_id_for(checkpoint: str, preset: str, config: FastFaceConfig, extra: dict) -> str:
+    digest = hashlib.sha1(json.dumps({"config": config.to_dict(), **extra}, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{checkpoint}-{preset}-ip{config.ip_scale:g}-lora{config.lora_scale:g}-{digest}"
+
+
+def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
+    from store.records import sample_key
+
+    cap = spec.capture_spec().to_dict()
+    pairs = dataset.pairs()[: spec.limit] if spec.limit else dataset.pairs()
+    plans = []
+    for checkpoint, preset, ip, lora in spec.runs():
+        config = load_preset(preset).with_scales(ip, lora)
+        extra = {"checkpoint": checkpoint, "steps": spec.steps, "tiny": spec.tiny, "capture": cap,
+                 "seed": spec.seed, "face_backend": spec.face_backend}
+        plan = RunPlan(run_id_for(checkpoint, preset, config, extra), checkpoint, preset, config)
+        for index, ident, prompt in pairs:
+            seed = spec.seed + index
+            plan.samples.append((index, ident, prompt, seed, sample_key(ident.name, prompt.text, seed)))
+        plans.append(plan)
+    return plans
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class SampleRunner:
+    """Generates, probes and analyses the samples of runs that share one checkpoint."""
+
+    def __init__(self, pipe, spec: SweepSpec):
+        self.pipe = pipe
+        self.spec = spec
+        self._identities: dict[str, object] = {}  # name -> Identity or the exception raised
+
+    def identity(self, ident: IdentitySpec):
+        if ident.name not in self._identities:
+            try:
+                self._identities[ident.name] = self.pipe.encode_identity(
+                    ident.path, name=ident.name, on_multiple=self.spec.on_multiple_faces)
+            except Exception as e:  # recorded per sample: a bad ID photo must not stop the sweep
+                self._identities[ident.name] = e
+        return self._identities[ident.name]
+
+    def faces(self, image: np.ndarray, reference) -> list:
+        from store.records import FaceRecord
+
+        analyzer = self.pipe.analyzer
+        ref = reference.face
+        rows = [FaceRecord(role="reference", detected=True, backend=analyzer.name, n_faces=1, bbox=ref.bbox,
+                           kps=ref.kps, score=ref.score, embedding=ref.embedding)]
+        found = analyzer.detect(image)
+        if not found:
+            rows.append(FaceRecord(role="generated", detected=False, backend=analyzer.name, n_faces=0))
+            return rows
+        face = max(found, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+        sim = None
+        if face.embedding is not None and ref.embedding is not None:
+            sim = float(np.dot(face.embedding, ref.embedding) /
+                        (np.linalg.norm(face.embedding) * np.linalg.norm(ref.embedding)))
+        rows.append(FaceRecord(role="generated", detected=True, backend=analyzer.name, n_faces=len(found),
+                               bbox=face.bbox, kps=face.kps, score=face.score,
+                               area_ratio=face.area_ratio(image.shape), embedding=face.embedding, similarity=sim))
+        return rows
+
+    def run_sample(self, probe, plan: RunPlan, item) -> tuple:
+        """(SampleRecord, maps, faces, metrics) for one sample; failures become a failed record."""
+        from store.records import MetricRecord, SampleRecord, utcnow
+
+        index, ident, prompt, seed, key = item
+        started = utcnow()
+        t0 = time.perf_counter()
+        base = dict(sample_key=key, identity=ident.name, prompt=prompt.text, category=prompt.category, seed=seed,
+                    id_image_path=ident.path, sample_index=index, started_at=started)
+        identity = self.identity(ident)
+        if isinstance(identity, Exception):
+            return SampleRecord(**base, status="failed", error=f"ID photo: {identity}", finished_at=utcnow()), [], [], []
+        try:
+            result, maps = probe.generate(key, prompt.text, identity, plan.config, seed=seed, steps=self.spec.steps)
+        except Exception as e:  # out of memory and the like: recorded, the sweep goes on
+            _free_cuda()
+            return SampleRecord(**base, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow()), [], [], []
+        image = np.asarray(result.image.convert("RGB"))
+        faces = self.faces(image, identity)
+        gen = faces[-1]
+        metrics = [MetricRecord("face_detected", float(gen.detected), self.pipe.analyzer.name)]
+        if gen.similarity is not None:
+            metrics.append(MetricRecord("id_sim", gen.similarity, self.pipe.analyzer.name))
+        if gen.area_ratio is not None:
+            metrics.append(MetricRecord("face_size", gen.area_ratio, self.pipe.analyzer.name))
+        sample = SampleRecord(**base, status="ok", image_png=_png(result.image), width=result.width,
+                              height=result.height, finished_at=utcnow(), gen_seconds=result.seconds,
+                              capture_bytes=getattr(probe, "last_bytes", None))
+        return sample, maps, faces, metrics
+
+
+def _free_cuda() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+def run_sweep(
+    spec: SweepSpec,
+    dataset: Dataset,
+    store_path: str,
+    *,
+    load: Callable[[str], object],
+    progress: Callable[[int, int], None] | None = None,
+    worker: tuple[int, int] = (0, 1),
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run (or resume) a sweep into ``store_path``; returns counts.
+
+    ``load(checkpoint)`` gives a FastFacePipeline; ``worker=(i, n)`` takes every n-th sample
+    (offset i) so that several processes can split one sweep over the same store.
+    """
+    from tqdm import tqdm
+
+    from probes.capture import capture
+    from probes.sites import sites_of
+    from store.records import RunRecord
+    from store.writer import StoreWriter
+
+    plans = plan_runs(spec, dataset)
+    writer = StoreWriter(store_path, worker_id=f"w{worker[0]}of{worker[1]}")
+    todo = {}
+    for plan in plans:
+        writer.begin_run(RunRecord(
+            run_id=plan.run_id, config=plan.config.to_dict(), name=f"{plan.checkpoint}/{plan.preset}",
+            preset=plan.preset, checkpoint=plan.checkpoint, ip_scale=plan.config.ip_scale,
+            lora_scale=plan.config.lora_scale, seed=spec.seed,
+            capture_spec=spec.capture_spec().to_dict(), package_versions=package_versions(),
+            notes=json.dumps({"sweep": _spec_dict(spec), "dataset": dataset.source, "tiny": spec.tiny}),
+        ))
+        done = writer.done_sample_keys(plan.run_id)
+        todo[plan.run_id] = [s for s in plan.samples[worker[0]::worker[1]] if s[4] not in done]
+    total = sum(len(v) for v in todo.values())
+    counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total}
+    bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
+    current = None
+    try:
+        for checkpoint in spec.checkpoints:
+            runs = [p for p in plans if p.checkpoint == checkpoint and todo[p.run_id]]
+            if not runs:
+                continue
+            pipe = load(checkpoint)
+            runner = SampleRunner(pipe, spec)
+            site_records = None
+            for plan in runs:
+                current = plan
+                n_failed = 0
+                with capture(pipe, spec.capture_spec()) as probe:
+                    for item in todo[plan.run_id]:
+                        sample, maps, faces, metrics = runner.run_sample(probe, plan, item)
+                        if site_records is None and maps:
+                            lat = pipe.context.latent_hw
+                            site_records = [s.site_record(lat) for s in sites_of(pipe.pipe.unet)]
+                        writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
+                                            sites=site_records or [])
+                        counts["written"] += 1
+                        if sample.status == "failed":
+                            counts["failed"] += 1
+                            n_failed += 1
+                        bar.update(1)
+                        if progress:
+                            progress(bar.n, total)
+                n_done = len(writer.done_sample_keys(plan.run_id))
+                status = "completed" if n_done >= len(plan.samples) else "running"
+                writer.set_status(plan.run_id, status, n_done=n_done, n_failed=n_failed, n_total=len(plan.samples))
+                current = None
+    except BaseException as e:
+        if current is not None:
+            writer.set_status(current.run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],
+                              n_total=len(current.samples))
+        raise
+    finally:
+        bar.close()
+    return counts
+
+
+def _spec_dict(spec: SweepSpec) -> dict:
+    from dataclasses import asdict
+
+    return asdict(spec)
