@@ -1,0 +1,298 @@
+"""Capture decoupled attention maps during FastFace generation.
+
+Usage::
+
+    from probes import capture, named_spec
+
+    with capture(pipe, named_spec("head_mean"), sink=my_sink) as probe:
+        for key, prompt in samples:
+            result = pipe.generate(prompt, identity, config, seed=0,
+                                   observers=[probe], full_batch=probe.spec.full_batch)
+            records = probe.finish_sample(key)        # -> list[store.records.MapRecord]; also sink(records)
+        # or, equivalently: result, records = probe.generate(key, prompt, identity, config, seed=0)
+
+``generate()`` installs its ``observers`` argument as ``pipe.context.observers`` (and clears it at
+the end), so the probe must be passed there; the context manager additionally appends the
+probe to ``pipe.context.observers`` for the duration (so a hand-written loop that calls the UNet
+directly is observed too) and, on exit, in a ``finally`` that also runs when generation raises:
+
+1. synchronises any transfer still in flight and discards an unfinished sample's buffers;
+2. closes the probe (``wants`` is False from then on, so a leaked reference observes nothing);
+3. puts ``pipe.context.observers`` back to the list it held before entry (without the probe);
+4. verifies that the UNet's attention processors are the very objects they were at entry.
+
+Per observed (site, stage) the probe selects the spec's branch rows by name from
+``ctx.layout``, its tokens and heads, area-downsamples, summarises and quantises on the device
+(:mod:`probes.reduce`); per denoising step it queues ONE packed device-to-host copy
+(:mod:`probes.transfer`), synchronised at the next step or at :meth:`Probe.finish_sample`.
+Nothing but the reduced maps of the current step stays on the device.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from probes import reduce as R
+from probes.sites import Site, select_sites, sites_of
+from probes.spec import CaptureSpec
+from probes.transfer import Transfer, pack, unpack
+
+__all__ = ["Probe", "capture"]
+
+_HEAD_REDUCTION = {"mean": "mean", "max": "max", "each": "none"}
+
+
+@dataclass
+class _Entry:
+    """One observe() call's output: maps of (present branches) x (heads) x (tokens), in that order."""
+
+    site: str
+    step: int
+    timestep: float
+    stage: str
+    branches: tuple[str, ...]
+    heads: int  # stored heads per branch (1 when reduced)
+    height: int
+    width: int
+
+    @property
+    def n_maps(self) -> int:
+        return len(self.branches) * self.heads
+
+
+@dataclass
+class _Step:
+    entries: list[_Entry]
+    transfer: Transfer
+    n_maps: int
+    n_data: int
+
+
+class Probe:
+    """An :class:`fastface.processor.AttentionObserver` that captures maps as a spec says.
+
+    Shapes: observed maps are ``[batch, heads, queries, tokens]``; the stored maps of one
+    (site, step, branch, token, head, stage) are ``[height, width]`` query grids.
+    """
+
+    def __init__(self, pipe, spec: CaptureSpec, sink: Callable[[list], object] | None = None):
+        if not isinstance(spec, CaptureSpec):
+            raise TypeError(f"spec must be a CaptureSpec, got {type(spec).__name__}")
+        self.pipe = pipe
+        self.spec = spec
+        self.sink = sink
+        all_sites: list[Site] = sites_of(pipe.pipe.unet)
+        self.sites: dict[str, Site] = {s.key: s for s in select_sites(all_sites, spec.sites)}
+        self._steps_wanted = None if spec.steps is None else frozenset(spec.steps)
+        self._tokens = spec.token_list
+        self._encoding = spec.encoding
+        self.closed = False
+        self.skipped: Counter = Counter()  # branch name -> (site, step) pairs where it was absent
+        self.bytes_captured: dict[str, int] = {}  # sample key -> bytes moved to the host
+        self.last_bytes: int | None = None  # bytes_captured of the last finished sample
+        self.maps_captured: dict[str, int] = {}
+        self.discarded = 0  # unfinished samples dropped (generation raised, or never finished)
+        self.clamped: dict[str, int] = {}  # sample key -> 'u8' maps with negative values clamped to 0
+        self._reset()
+
+    # --- sample state ----------------------------------------------------------------------
+    def _reset(self) -> None:
+        self._entries: list[_Entry] = []
+        self._stats: list[torch.Tensor] = []
+        self._hists: list[torch.Tensor] = []
+        self._data: list[torch.Tensor] = []
+        self._step: int | None = None
+        self._done: list[_Step] = []
+        self._seen: set[tuple[str, int, str]] = set()
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether data of an unfinished sample is held."""
+        return bool(self._entries or self._done)
+
+    # --- observer protocol -------------------------------------------------------------------
+    def wants(self, site: str, ctx) -> bool:
+        if self.closed or site not in self.sites:
+            return False
+        if self._steps_wanted is not None and ctx.step not in self._steps_wanted:
+            return False
+        names = ctx.layout.names
+        for b in self.spec.branches:
+            if b not in names:
+                self.skipped[b] += 1
+        return any(b in names for b in self.spec.branches)
+
+    def observe(self, site: str, ctx, stage: str, attn: torch.Tensor) -> None:
+        if self.closed or stage not in self.spec.stages or site not in self.sites:
+            return
+        key = (site, ctx.step, stage)
+        if key in self._seen:
+            raise RuntimeError(
+                f"probe: {site} step {ctx.step} {stage!r} was already captured in this sample; call "
+                "probe.finish_sample(key) after each generation (or probe.discard_sample() after a failed one)")
+        self._seen.add(key)
+        if self._step is not None and ctx.step != self._step:
+            self._end_step()
+        self._step = ctx.step
+        rows, present, _ = R.select_branch_rows(attn, ctx.layout, self.spec.branches)
+        if not present:
+            return
+        with torch.no_grad():
+            if self.spec.heads == "mean":  # linear: reduce heads first (smaller), then tokens
+                x = R.select_tokens(R.reduce_heads(rows, "mean"), self._tokens)
+            else:  # token sums per head first, then the head max
+                x = R.reduce_heads(R.select_tokens(rows, self._tokens), self.spec.heads)
+            grid = self._grid(self.sites[site], ctx, attn.shape[2])
+            maps = R.as_maps(x, grid)  # [branches * heads * tokens, h, w] float32
+            maps = R.downsample(maps, R.target_size(*grid, self.spec.resolution))
+            stats, hist = R.summarise(maps)
+            self._stats.append(stats)
+            self._hists.append(hist)
+            if self._encoding != "none":
+                self._data.append(R.quantise(maps, self._encoding)[0])
+        self._entries.append(_Entry(site, ctx.step, float(ctx.timestep), stage, tuple(present), x.shape[1],
+                                    maps.shape[1], maps.shape[2]))
+
+    @staticmethod
+    def _grid(site: Site, ctx, queries: int) -> tuple[int, int]:
+        grid = site.resolution(ctx.latent_hw) if min(ctx.latent_hw) > 0 else ctx.grid(queries)
+        if grid[0] * grid[1] != queries:
+            grid = ctx.grid(queries)
+            if grid[0] * grid[1] != queries:
+                raise ValueError(f"{site.key}: cannot place {queries} queries on a grid for latent {ctx.latent_hw}")
+        return grid
+
+    def _end_step(self) -> None:
+        """Pack the current step into one buffer and queue its host copy (waiting for the
+        previous step's copy first, so at most one is in flight)."""
+        if not self._entries:
+            return
+        if self._done:
+            self._done[-1].transfer.wait()
+        n_maps = sum(e.n_maps for e in self._entries) * len(self._tokens)
+        n_data = sum(int(d.numel()) for d in self._data)
+        packed = pack(self._stats, self._hists, self._data)
+        self._done.append(_Step(self._entries, Transfer.start(packed), n_maps, n_data))
+        self._entries, self._stats, self._hists, self._data = [], [], [], []
+
+    # --- sample end ----------------------------------------------------------------------------
+    def finish_sample(self, sample_key: str) -> list:
+        """Collect the sample's maps as :class:`store.records.MapRecord` (synchronising pending
+        copies), hand them to ``sink`` and record ``bytes_captured[sample_key]``."""
+        from store.records import MapRecord
+
+        self._end_step()
+        records, nbytes = [], 0
+        for step in self._done:
+            host = step.transfer.wait()
+            nbytes += step.transfer.nbytes
+            stats, hist, data = unpack(host, step.n_maps, step.n_data,
+                                       None if self._encoding == "none" else self._encoding)
+            records.extend(self._records(MapRecord, step.entries, stats, hist, data))
+        self._reset()
+        self.bytes_captured[sample_key] = self.last_bytes = nbytes
+        self.maps_captured[sample_key] = len(records)
+        if self._encoding == "u8":
+            self.clamped[sample_key] = n = sum(1 for r in records if r.min < 0)
+            if n:
+                warnings.warn(f"probe: {n} map(s) of sample {sample_key!r} have negative values (AdaIN 'post' maps); "
+                              "their 'u8' data clamps them to 0 (summaries are exact); use dtype='float16' to keep "
+                              "them", RuntimeWarning, stacklevel=2)
+        if self.sink is not None:
+            self.sink(records)
+        return records
+
+    def _records(self, MapRecord, entries, stats, hist, data) -> Iterator:
+        i, offset = 0, 0
+        reduction = _HEAD_REDUCTION[self.spec.heads]
+        for e in entries:
+            n = e.height * e.width
+            for branch in e.branches:
+                for head in range(e.heads):
+                    for token in self._tokens:
+                        s = stats[i]
+                        values = scale = None
+                        if data is not None:
+                            values = data[offset: offset + n].astype(np.uint16)
+                            offset += n
+                            if self._encoding == "u8":
+                                mx = float(s[3])
+                                scale = mx / 255.0 if mx > 0 else 1.0
+                        ent = float(s[4])
+                        yield MapRecord(
+                            site=e.site, step=e.step, branch=branch, token=token,
+                            head=head if reduction == "none" else -1, head_reduction=reduction, stage=e.stage,
+                            height=e.height, width=e.width, encoding=self._encoding, data=values, n_values=n,
+                            scale=scale, timestep=e.timestep, min=float(s[0]), mean=float(s[1]), std=float(s[2]),
+                            max=float(s[3]), entropy=None if np.isnan(ent) else ent, q50=float(s[5]),
+                            q90=float(s[6]), q99=float(s[7]), hist=hist[i].copy(),
+                        )
+                        i += 1
+
+    def discard_sample(self) -> None:
+        """Drop an unfinished sample (e.g. after a failed generation), waiting for its copies."""
+        if self.has_pending:
+            self.discarded += 1
+        for step in self._done:
+            step.transfer.wait()
+        self._reset()
+
+    def close(self) -> None:
+        """Discard unfinished data and stop observing (idempotent)."""
+        self.discard_sample()
+        self.closed = True
+
+    # --- convenience -----------------------------------------------------------------------------
+    def generate(self, sample_key: str, prompt: str, identity, config, **kwargs):
+        """``pipe.generate`` with this probe (and the spec's ``full_batch``), then
+        :meth:`finish_sample`; the sample is discarded if generation raises.
+        Returns ``(GenerationResult, records)``."""
+        kwargs.setdefault("full_batch", self.spec.full_batch)
+        try:
+            result = self.pipe.generate(prompt, identity, config, observers=[self], **kwargs)
+        except BaseException:
+            self.discard_sample()
+            raise
+        return result, self.finish_sample(sample_key)
+
+
+@contextmanager
+def capture(pipe, spec: CaptureSpec, sink: Callable[[list], object] | None = None) -> Iterator[Probe]:
+    """Attach a :class:`Probe` to a ``FastFacePipeline`` for the duration of the block (see the
+    module docstring for what is installed and what is put back)."""
+    from fastface.processor import FastFaceAttnProcessor
+
+    unet = pipe.pipe.unet
+    processors = dict(unet.attn_processors)
+    ctx = pipe.context
+    if not any(isinstance(p, FastFaceAttnProcessor) and p.context is ctx for p in processors.values()):
+        raise RuntimeError("capture: the UNet has no FastFace processors bound to this pipeline's context "
+                           "(were they restored with restore_processors()?); probes cannot observe anything")
+    probe = Probe(pipe, spec, sink)
+    saved_observers = list(ctx.observers)
+    ctx.observers.append(probe)
+    failed = True
+    try:
+        yield probe
+        failed = False
+    finally:
+        unfinished = probe.has_pending
+        probe.close()
+        ctx.observers = [o for o in saved_observers if o is not probe]
+        now = unet.attn_processors
+        changed = sorted(k for k in set(processors) | set(now) if processors.get(k) is not now.get(k))
+        if unfinished and not failed:
+            warnings.warn("capture: a sample was generated but never finished (probe.finish_sample); "
+                          "its maps were discarded", RuntimeWarning, stacklevel=3)
+        if changed:
+            msg = f"capture: attention processors changed during capture: {changed[:4]}{'...' if len(changed) > 4 else ''}"
+            if failed:
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            else:
+                raise RuntimeError(msg)
