@@ -44,6 +44,7 @@ def add_capture(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N (identity, prompt) pairs")
     p.add_argument("--seed", type=int, default=50, help="base seed; sample i uses seed + i")
     p.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th sample from i (several GPUs)")
+    p.add_argument("--no-compact", action="store_true", help="keep one Parquet folder per sample (no compaction)")
     _model_args(p)
     p.set_defaults(func=cmd_capture)
 
@@ -82,7 +83,8 @@ def _sweep(args, dataset):
                      capture=args.capture, face_backend=args.face_backend or ("dlib" if args.tiny else "insightface"),
                      limit=args.limit)
     spec.capture_spec()  # validate early
-    counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n))
+    counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n),
+                       compact=not getattr(args, "no_compact", False))
     print(f"store {args.store}: {counts['runs']} runs, {counts['written']} samples written "
           f"({counts['failed']} failed), {counts['skipped']} already there")
     return counts

@@ -192,12 +192,13 @@ def run_sweep(
     load: Callable[[str], object],
     progress: Callable[[int, int], None] | None = None,
     worker: tuple[int, int] = (0, 1),
-    echo: Callable[[str], None] = print,
+    compact: bool = True,
 ) -> dict:
     """Run (or resume) a sweep into ``store_path``; returns counts.
 
     ``load(checkpoint)`` gives a FastFacePipeline; ``worker=(i, n)`` takes every n-th sample
-    (offset i) so that several processes can split one sweep over the same store.
+    (offset i) so that several processes can split one sweep over the same store. A run whose
+    samples are all committed is compacted into one segment (fewer, larger Parquet files).
     """
     from tqdm import tqdm
 
@@ -253,6 +254,10 @@ def run_sweep(
                 status = "completed" if n_done >= len(plan.samples) else "running"
                 writer.set_status(plan.run_id, status, n_done=n_done, n_failed=n_failed, n_total=len(plan.samples))
                 current = None
+                if compact and status == "completed":
+                    from store.compact import compact as compact_run
+
+                    compact_run(store_path, plan.run_id)
     except BaseException as e:
         if current is not None:
             writer.set_status(current.run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],

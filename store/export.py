@@ -34,7 +34,7 @@ def export_run(store_path, run_id: str, target) -> dict[str, tuple[Path, int]]:
         out.mkdir(parents=True, exist_ok=True)
         written = {}
         for table in TABLES:
-            arrow = con.execute((EXPORT_DIR / f"{table}.sql").read_text(), {"run_id": run_id}).fetch_arrow_table()
+            arrow = con.sql((EXPORT_DIR / f"{table}.sql").read_text(), params={"run_id": run_id}).to_arrow_table()
             path = out / f"{table}.parquet"
             tmp = path.with_suffix(".parquet.tmp")
             pq.write_table(arrow, tmp, compression="zstd")
