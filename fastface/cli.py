@@ -8,6 +8,9 @@
     fastface demo                             # a tiny offline sweep, then the workbench
     fastface workbench --store PATH           # the web app
     fastface export --store PATH --run ID --to DIR
+    fastface evaluate --store PATH [--run ID] [--metrics ...] [--tiny]   # metrics into a store
+    fastface import --store PATH --images DIR --config CONFIG.json --dataset DIR
+    fastface report --store PATH --out DIR   # paper tables, paired statistics, fronts
 """
 from __future__ import annotations
 
@@ -129,8 +132,14 @@ def _register_sweep_commands(sub) -> None:
     register(sub)
 
 
-#: subcommands defined in other modules (capture, demo, workbench, export)
-_EXTRA_COMMANDS: list = [_register_sweep_commands]
+def _register_evaluation_commands(sub) -> None:
+    from fastface.evaluation.cli import register
+
+    register(sub)
+
+
+#: subcommands defined in other modules (capture, demo, workbench, export; evaluate, import, report)
+_EXTRA_COMMANDS: list = [_register_sweep_commands, _register_evaluation_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

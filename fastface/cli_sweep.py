@@ -45,6 +45,16 @@ def add_capture(sub) -> None:
     p.add_argument("--seed", type=int, default=50, help="base seed; sample i uses seed + i")
     p.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th sample from i (several GPUs)")
     p.add_argument("--no-compact", action="store_true", help="keep one Parquet folder per sample (no compaction)")
+    ray = p.add_argument_group("Ray (several GPUs or nodes; see the README)")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run the samples on Ray actors: no ADDRESS starts a local cluster (or joins RAY_ADDRESS), "
+                          "'auto' joins the cluster of 'ray start' on this machine, or give host:port / ray://host:port")
+    ray.add_argument("--ray-actors", type=int, help="actors, each loading the pipeline once "
+                     "(default: one per GPU of the cluster, else 1)")
+    ray.add_argument("--ray-gpus-per-actor", type=float,
+                     help="GPUs per actor (default: 1 when the cluster has GPUs, else 0)")
+    ray.add_argument("--ray-cpus-per-actor", type=int, default=1,
+                     help="CPUs per actor, also its torch threads (default 1)")
     _model_args(p)
     p.set_defaults(func=cmd_capture)
 
@@ -83,10 +93,21 @@ def _sweep(args, dataset):
                      capture=args.capture, face_backend=args.face_backend or ("dlib" if args.tiny else "insightface"),
                      limit=args.limit)
     spec.capture_spec()  # validate early
-    counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n),
-                       compact=not getattr(args, "no_compact", False))
+    compact = not getattr(args, "no_compact", False)
+    if getattr(args, "ray", None) is not None:  # Ray is imported on this path only
+        if n != 1:
+            raise ValueError("--worker splits a sweep over processes by hand; with --ray leave it out")
+        from fastface.sweep_ray import run_sweep_ray
+
+        counts = run_sweep_ray(spec, dataset, args.store, load=_loader(args), address=args.ray or None,
+                               actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
+                               cpus_per_actor=args.ray_cpus_per_actor, compact=compact)
+    else:
+        counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n), compact=compact)
     print(f"store {args.store}: {counts['runs']} runs, {counts['written']} samples written "
-          f"({counts['failed']} failed), {counts['skipped']} already there")
+          f"({counts['failed']} failed), {counts['skipped']} already there"
+          + (f"; ray: {counts['actors']} actors, {counts['actor_deaths']} died, {counts['resubmitted']} samples "
+             f"resubmitted" if "actors" in counts else ""))
     return counts
 
 

@@ -119,8 +119,6 @@ def write_demo_dataset(folder: str | Path) -> Dataset:
         path = root / "id_photos" / f"{name}.png"
         if not path.exists():
             Image.fromarray(arr).save(path)
-    (root / "prompts_nostyle.txt").write_text(
-        "a photo of a person in a park\na close-up portrait of a person, studio lighting\n")
-    (root / "prompts_style.txt").write_text(
-        "watercolor painting; Person in a garden\ncomic book style; Person as a superhero\n")
+    (root / "prompts_nostyle.txt").write_text("a photo of a person in a park\n")
+    (root / "prompts_style.txt").write_text("watercolor painting; Person in a garden\n")
     return load_dataset(root)

@@ -184,6 +184,48 @@ def _free_cuda() -> None:
         pass
 
 
+def begin_runs(writer, spec: SweepSpec, dataset: Dataset, plans: list[RunPlan],
+               worker: tuple[int, int] = (0, 1)) -> dict[str, list]:
+    """Create (or reopen) the runs of ``plans`` in the store; returns, per run id, the samples of
+    this worker's share that are not committed yet (resume)."""
+    from store.records import RunRecord
+
+    todo = {}
+    for plan in plans:
+        writer.begin_run(RunRecord(
+            run_id=plan.run_id, config=plan.config.to_dict(), name=f"{plan.checkpoint}/{plan.preset}",
+            preset=plan.preset, checkpoint=plan.checkpoint, ip_scale=plan.config.ip_scale,
+            lora_scale=plan.config.lora_scale, seed=spec.seed,
+            capture_spec=spec.capture_spec().to_dict(), package_versions=package_versions(),
+            notes=json.dumps({"sweep": _spec_dict(spec), "dataset": dataset.source, "tiny": spec.tiny}),
+        ))
+        done = writer.done_sample_keys(plan.run_id)
+        todo[plan.run_id] = [s for s in plan.samples[worker[0]::worker[1]] if s[4] not in done]
+    return todo
+
+
+def finish_run(writer, store_path: str, plan: RunPlan, n_failed: int, compact: bool) -> str:
+    """Record the run's status ("completed" once every sample is committed, by anyone) and
+    compact a completed run; returns the status."""
+    n_done = len(writer.done_sample_keys(plan.run_id))
+    status = "completed" if n_done >= len(plan.samples) else "running"
+    writer.set_status(plan.run_id, status, n_done=n_done, n_failed=n_failed, n_total=len(plan.samples))
+    if compact and status == "completed":
+        from store.compact import compact as compact_run
+
+        compact_run(store_path, plan.run_id)
+    return status
+
+
+def pipe_site_records(pipe) -> list:
+    """SiteRecords of the pipeline's attention sites (call after a generation: the latent size
+    is known then)."""
+    from probes.sites import sites_of
+
+    lat = pipe.context.latent_hw
+    return [s.site_record(lat) for s in sites_of(pipe.pipe.unet)]
+
+
 def run_sweep(
     spec: SweepSpec,
     dataset: Dataset,
@@ -203,23 +245,11 @@ def run_sweep(
     from tqdm import tqdm
 
     from probes.capture import capture
-    from probes.sites import sites_of
-    from store.records import RunRecord
     from store.writer import StoreWriter
 
     plans = plan_runs(spec, dataset)
     writer = StoreWriter(store_path, worker_id=f"w{worker[0]}of{worker[1]}")
-    todo = {}
-    for plan in plans:
-        writer.begin_run(RunRecord(
-            run_id=plan.run_id, config=plan.config.to_dict(), name=f"{plan.checkpoint}/{plan.preset}",
-            preset=plan.preset, checkpoint=plan.checkpoint, ip_scale=plan.config.ip_scale,
-            lora_scale=plan.config.lora_scale, seed=spec.seed,
-            capture_spec=spec.capture_spec().to_dict(), package_versions=package_versions(),
-            notes=json.dumps({"sweep": _spec_dict(spec), "dataset": dataset.source, "tiny": spec.tiny}),
-        ))
-        done = writer.done_sample_keys(plan.run_id)
-        todo[plan.run_id] = [s for s in plan.samples[worker[0]::worker[1]] if s[4] not in done]
+    todo = begin_runs(writer, spec, dataset, plans, worker)
     total = sum(len(v) for v in todo.values())
     counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
@@ -239,8 +269,7 @@ def run_sweep(
                     for item in todo[plan.run_id]:
                         sample, maps, faces, metrics = runner.run_sample(probe, plan, item)
                         if site_records is None and maps:
-                            lat = pipe.context.latent_hw
-                            site_records = [s.site_record(lat) for s in sites_of(pipe.pipe.unet)]
+                            site_records = pipe_site_records(pipe)
                         writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
                                             sites=site_records or [])
                         counts["written"] += 1
@@ -250,14 +279,8 @@ def run_sweep(
                         bar.update(1)
                         if progress:
                             progress(bar.n, total)
-                n_done = len(writer.done_sample_keys(plan.run_id))
-                status = "completed" if n_done >= len(plan.samples) else "running"
-                writer.set_status(plan.run_id, status, n_done=n_done, n_failed=n_failed, n_total=len(plan.samples))
                 current = None
-                if compact and status == "completed":
-                    from store.compact import compact as compact_run
-
-                    compact_run(store_path, plan.run_id)
+                finish_run(writer, store_path, plan, n_failed, compact)
     except BaseException as e:
         if current is not None:
             writer.set_status(current.run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],

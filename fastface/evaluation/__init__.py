@@ -1,0 +1,16 @@
+"""Evaluation of FastFace runs (METHOD.md section 6): per-sample metrics into the store,
+imports of existing generations, and the paper's tables, statistics and fronts.
+
+- :mod:`fastface.evaluation.evaluate` — ``fastface evaluate``: id_sim / face_detected /
+  face_size (buffalo_l, with the dlib second opinion), clip_t, aesthetic, image_reward, fsc;
+  incremental and resumable (one atomic ``add_metrics`` per sample).
+- :mod:`fastface.evaluation.importer` — ``fastface import``: a folder of images + a config
+  as a run without attention maps.
+- :mod:`fastface.evaluation.report` — ``fastface report``: Tables 1-3, paired bootstrap
+  comparisons, Pareto fronts over IP-Adapter scales (Markdown, LaTeX, CSV, PNG/SVG).
+- :mod:`fastface.evaluation.clip_scores`, :mod:`~fastface.evaluation.image_reward`,
+  :mod:`~fastface.evaluation.face_scores` — the scorers; :mod:`~fastface.evaluation.tiny` —
+  random-weight models in the real Hub layouts for offline tests.
+
+See ``fastface/evaluation/README.md`` for the exact definitions and what the tiny world covers.
+"""

@@ -256,10 +256,14 @@ class Evaluator:
                     else:
                         put(i, "id_sim", scorer.model_id, res.id_sim)
                 if scorer is self.face and ("fsc", self.fsc_model) in it.missing:
-                    if res.detected:
-                        from fastface.evaluation.clip_scores import face_crop
+                    from fastface.evaluation.clip_scores import face_crop
 
-                        fsc_jobs.append((i, face_crop(it.image, res.face.bbox), _style(it.row["prompt"])))
+                    try:
+                        crop = face_crop(it.image, res.face.bbox) if res.detected else None
+                    except ValueError:  # a box entirely outside the image: no crop, fsc undefined
+                        crop = None
+                    if crop is not None:
+                        fsc_jobs.append((i, crop, _style(it.row["prompt"])))
                     else:
                         put(i, "fsc", self.fsc_model, None)
         clip_idx = [i for i, it in enumerate(items)

@@ -60,6 +60,9 @@ def face_model_string(backend: str, *, root: str | os.PathLike | None = None) ->
     raise ValueError(f"unknown face backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+_ANALYZERS: dict[tuple, object] = {}
+
+
 @dataclass
 class FaceResult:
     detected: bool
@@ -84,8 +87,10 @@ class FaceScorer:
     @property
     def analyzer(self):
         if self._analyzer is None:
-            self._analyzer = make_analyzer(self.backend, device=self._device,
-                                           root=None if self._root is None else str(self._root))
+            key = (self.backend, str(self._device), None if self._root is None else str(self._root))
+            if key not in _ANALYZERS:  # loading dlib / onnx models takes seconds: once per process
+                _ANALYZERS[key] = make_analyzer(self.backend, device=self._device, root=key[2])
+            self._analyzer = _ANALYZERS[key]
         return self._analyzer
 
     @property

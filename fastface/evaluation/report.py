@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
 PRESET_ORDER = ("baseline", "dcg", "am1", "am1-text", "am2", "ff-am1", "ff-am1-text", "ff-am2")
@@ -323,6 +322,10 @@ def _fmt(v, digits=3) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _txt(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
 def _scale(v) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):g}"
 
@@ -358,7 +361,7 @@ def markdown_table(table: pd.DataFrame, models: dict) -> str:
     for _, r in table.iterrows():
         row = r.to_dict()
         ffc = "—" if row.get("ffc") is None or pd.isna(row.get("ffc")) else f"{int(row['ffc'])}/{row['ffc_n']}"
-        vals = [str(row["checkpoint"]), _scale(row["lora_scale"]), _scale(row["ip_scale"]), str(row["preset"]),
+        vals = [_txt(row["checkpoint"]), _scale(row["lora_scale"]), _scale(row["ip_scale"]), _txt(row["preset"]),
                 f"{row['n_ok']} ({row['n_failed']})"] + [cell_text(row, c) for c in cols] + [ffc, f"`{row['run_id']}`"]
         lines.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
     return "\n".join(lines)
@@ -386,7 +389,8 @@ def latex_table(table: pd.DataFrame, models: dict, caption: str, label: str) -> 
             lines.append(r"\midrule")
         last = group
         ffc = "--" if row.get("ffc") is None or pd.isna(row.get("ffc")) else f"{int(row['ffc'])}/{row['ffc_n']}"
-        cells = [_tex(row["checkpoint"]), _scale(row["lora_scale"]), _scale(row["ip_scale"]), _tex(row["preset"]),
+        cells = [_tex(_txt(row["checkpoint"])), _scale(row["lora_scale"]), _scale(row["ip_scale"]),
+                 _tex(_txt(row["preset"])),
                  f"{row['n_ok']} ({row['n_failed']})"]
         for c in cols:
             t = cell_text(row, c, latex=True)
@@ -414,7 +418,7 @@ def stats_markdown(stats: pd.DataFrame) -> str:
         ci = "—" if math.isnan(r.delta) else f"{r.delta:+.4f} [{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]"
         rel = "—" if math.isnan(r.rel_change_pct) else f"{r.rel_change_pct:+.1f}%"
         verdict = "yes" if r.significant else ("no pairs" if r.n_pairs == 0 else "not distinguishable from noise")
-        lines.append("| " + " | ".join([str(r.checkpoint), _scale(r.lora_scale), _scale(r.ip_scale), str(r.preset),
+        lines.append("| " + " | ".join([_txt(r.checkpoint), _scale(r.lora_scale), _scale(r.ip_scale), _txt(r.preset),
                                          r.column, ci, str(r.n_pairs), rel, verdict, f"`{r.run_id}`",
                                          f"`{r.baseline_run}`"]) + " |")
     return "\n".join(lines)
@@ -431,7 +435,7 @@ def fronts_markdown(fronts: pd.DataFrame, titles: dict) -> str:
         out.append("|---|---|---|---|---|---|")
         g = g.assign(_p=g["preset"].map(_preset_rank)).sort_values(["_p", "ip_scale"])
         for r in g.itertuples(index=False):
-            out.append(f"| {r.preset} | {_scale(r.ip_scale)} | {_fmt(r.x)} | {_fmt(r.id)} | {r.n_x} / {r.n_id} | "
+            out.append(f"| {_txt(r.preset)} | {_scale(r.ip_scale)} | {_fmt(r.x)} | {_fmt(r.id)} | {r.n_x} / {r.n_id} | "
                        f"{'yes' if r.pareto else ''} |")
         if g.groupby("preset")["ip_scale"].nunique().max() < 2:
             out.append("\n_Each preset has a single IP-Adapter scale here: sweep `--ip-scales` to draw a front._")
@@ -512,7 +516,7 @@ def make_report(store_path, out_dir, *, runs: Sequence[str] | None = None, basel
     if rep.figure_message:
         echo(rep.figure_message)
 
-    md = [f"# FastFace evaluation report",
+    md = ["# FastFace evaluation report",
           "",
           f"Store `{data.store}`, {len(data.runs)} run(s), generated "
           f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} by `fastface report`.",

@@ -49,14 +49,14 @@ def test_sweep_writes_resumes_and_records_failures(dataset, tmp_path):
     store = tmp_path / "store"
     assert cli(_capture_args(dataset, store)) == 0
     n_ids = len(list((dataset / "id_photos").iterdir()))
-    total = 2 * n_ids * 4  # presets x identities x prompts
+    total = 2 * n_ids * 2  # presets x identities x prompts
     samples = _q(store, "select run_id, identity, status, error, category, image_png from samples")
     assert len(samples) == total
     blank = samples[samples.identity == "zz_blank"]
-    assert len(blank) == 8 and (blank.status == "failed").all()
+    assert len(blank) == 4 and (blank.status == "failed").all()
     assert blank.error.str.contains("zz_blank").all(), blank.error.iloc[0]
     ok = samples[samples.status == "ok"]
-    assert len(ok) == total - 8 and ok.image_png.notna().all()
+    assert len(ok) == total - 4 and ok.image_png.notna().all()
     assert set(samples.category) == {"realistic", "stylistic"}
     faces = _q(store, "select sample_key, role, detected from faces")
     assert (faces.role == "generated").sum() == len(ok)  # a failed detection is a row, not a gap
@@ -102,7 +102,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(dataset, tmp_pat
     after = _q(store, "select sample_key, run_id, md5(image_png) h from samples where status = 'ok'")
     n_ids = len(list((dataset / "id_photos").iterdir()))
     everything = _q(store, "select run_id, sample_key from samples")
-    assert len(everything) == 4 * n_ids * 4
+    assert len(everything) == 4 * n_ids * 2
     assert not everything.duplicated().any()
     merged = before.merge(after, on=["run_id", "sample_key"], suffixes=("_before", "_after"))
     assert len(merged) == len(before) and (merged.h_before == merged.h_after).all()

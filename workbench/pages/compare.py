@@ -57,12 +57,21 @@ per_run = values.groupby(["run_id", "name"])["value"].mean().unstack("name")
 counts = data.query("face_counts", run_ids=run_ids).set_index("run_id")
 per_run["ffc_rate"] = counts["ffc_rate"].reindex(per_run.index)
 per_run = per_run.join(all_runs.set_index("run_id")[["preset", "ip_scale"]]).reset_index()
-sim_candidates = [m for m in ("face_similarity", "id_sim") if m in per_run.columns]
+
+
+def base_name(name: str) -> str:
+    """The metric name without the ' @ <model>' that metric_values.sql appends when several
+    models computed the metric (e.g. 'id_sim @ dlib/face_recognition_resnet_model_v1@87d583e6')."""
+    return name.split(" @ ", 1)[0]
+
+
+sim_candidates = (["face_similarity"] if "face_similarity" in per_run.columns else []) + sorted(
+    m for m in per_run.columns if base_name(m) == "id_sim")
 
 
 def is_front_axis(name: str) -> bool:
-    n = name.lower()
-    return (any(k in n for k in ("clip", "aesthetic", "ffc")) or n == "ae" or n.startswith("ae_")
+    n = base_name(name).lower()
+    return (any(k in n for k in ("clip", "aesthetic", "ffc", "reward")) or n == "ae" or n.startswith("ae_")
             or n.endswith("_ae"))
 
 

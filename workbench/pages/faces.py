@@ -43,6 +43,13 @@ if faces.empty:
     st.stop()
 
 prov = data.provenance("faces_generated", run_ids=run_ids)
+if "detected" in faces and not faces["detected"].fillna(False).astype(bool).any():
+    st.warning(f"No face was detected in any of the {len(faces)} generated images of these runs (FFC = 100%), "
+               "so there are no face sizes or similarities to plot. Images of the tiny world (`--tiny`, "
+               "`fastface demo`) are random-weight noise and never contain faces; real checkpoints do.")
+    figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
+                 provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
+    st.stop()
 c1, c2 = st.columns(2)
 with c1:
     figures.show(charts.distribution(faces, meta, "area_ratio"), key="faces_size", page="Faces",

@@ -1,0 +1,236 @@
+"""``fastface capture --ray``: a capture sweep whose samples run on a Ray cluster.
+
+The driver (the ``fastface capture`` process) plans the sweep exactly like
+:func:`fastface.sweep.run_sweep` (same runs, run ids, sample keys and per-sample seeds),
+creates the runs in the store, skips the samples already committed (resume), and hands the
+rest to a pool of Ray actors (:mod:`fastface.distributed`). Each actor loads the pipeline once
+per checkpoint, keeps one probe open, and **writes its own samples** with its own
+``StoreWriter(worker_id="ray<slot>")``; the driver receives a few bytes per sample (key, status,
+whether it was written), drives the tqdm bar over the whole sweep, records run statuses and
+compacts each run once all of its samples are in.
+
+Why actor-side writes: a sample's maps can be megabytes ("everything" capture), so routing
+them through the driver would serialise the whole sweep on one process and copy every map
+through Ray's object store; the store is built for many concurrent writers (atomic per-sample
+rename, first commit wins). The price: **the store path must be the same, writable path on
+every node** (a shared filesystem mounted at the same place), which every actor checks before
+it loads anything.
+
+Fault tolerance: an actor that dies has its in-flight samples resubmitted to the other actors
+and is replaced (:mod:`fastface.distributed`). A sample may therefore be generated twice; the
+second ``write_sample`` finds the sample directory (or loses the rename race) and returns False,
+so nothing is written twice. A sample that killed ``max_attempts`` actors in a row is committed
+by the driver as a failed sample (like any other failure of a sample; the sweep goes on).
+A sweep interrupted as a whole (Ctrl-C, driver killed) resumes from the store when the same
+command is run again.
+
+Results are the same as the single-process sweep's: seeds are per sample
+(``seed + pair index``), and a sample's image and maps do not depend on which actor ran it or
+in which order. On CPU, PyTorch's results depend on the number of intra-op threads, so each
+actor sets ``torch.set_num_threads(cpus_per_actor)``; a plain sweep run with the same thread
+count (``OMP_NUM_THREADS``) gives bit-identical images.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+from typing import Callable
+
+from fastface.dataset import Dataset
+from fastface.sweep import (RunPlan, SampleRunner, SweepSpec, begin_runs, finish_run, pipe_site_records,
+                            plan_runs)
+
+
+class CaptureWorker:
+    """The per-actor state of a distributed capture (also usable in-process, e.g. in tests):
+    one pipeline (of the checkpoint of the current task), one open probe, one StoreWriter."""
+
+    def __init__(self, spec: SweepSpec, store_path: str, load: Callable[[str], object], worker_id: str,
+                 threads: int | None = None):
+        from store.layout import Layout
+        from store.writer import StoreWriter
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        if not (Layout(store_path).root / "catalog.duckdb").exists():
+            import socket
+
+            raise FileNotFoundError(
+                f"store {store_path} is not visible from Ray worker {worker_id} on host {socket.gethostname()}: "
+                "with --ray the store must be on a filesystem mounted at the same path on every node")
+        _quiet_progress_bars()
+        self.spec, self.load, self.worker_id = spec, load, worker_id
+        self.writer = StoreWriter(store_path, worker_id=worker_id)
+        self.checkpoint = None
+        self.pipe = self.runner = self.probe = None
+        self._capture = None
+        self._sites: list | None = None
+
+    def _switch(self, checkpoint: str) -> None:
+        from probes.capture import capture
+
+        self._close_capture()
+        self.pipe = self.runner = None
+        self.pipe = self.load(checkpoint)
+        self.checkpoint = checkpoint
+        self.runner = SampleRunner(self.pipe, self.spec)
+        self._capture = capture(self.pipe, self.spec.capture_spec())
+        self.probe = self._capture.__enter__()
+        self._sites = None
+
+    def _close_capture(self) -> None:
+        if self._capture is not None:
+            cm, self._capture, self.probe = self._capture, None, None
+            cm.__exit__(None, None, None)
+
+    def __call__(self, task: tuple[RunPlan, tuple]) -> dict:
+        plan, item = task
+        if plan.checkpoint != self.checkpoint:
+            self._switch(plan.checkpoint)
+        sample, maps, faces, metrics = self.runner.run_sample(self.probe, plan, item)
+        if self._sites is None and maps:
+            self._sites = pipe_site_records(self.pipe)
+        written = self.writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
+                                           sites=self._sites or [])
+        return {"run_id": plan.run_id, "sample_key": sample.sample_key, "status": sample.status,
+                "written": written, "worker_id": self.worker_id, "pid": os.getpid()}
+
+    def close(self) -> None:
+        self._close_capture()
+        self.writer.close()
+
+
+def _quiet_progress_bars() -> None:
+    """Loading bars of every actor would interleave with the driver's sweep bar."""
+    for name in ("diffusers", "transformers"):
+        try:
+            mod = __import__(f"{name}.utils.logging", fromlist=["disable_progress_bar"])
+            mod.disable_progress_bar()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _setup(spec: SweepSpec, store_path: str, load: Callable[[str], object], info) -> CaptureWorker:
+    threads = max(1, int(info.num_cpus)) if info.num_cpus else None
+    return CaptureWorker(spec, store_path, load, worker_id=info.worker_id, threads=threads)
+
+
+def _failed_record(item, error: BaseException):
+    from store.records import SampleRecord, utcnow
+
+    index, ident, prompt, seed, key = item
+    now = utcnow()
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return SampleRecord(sample_key=key, identity=ident.name, prompt=prompt.text, category=prompt.category, seed=seed,
+                        id_image_path=ident.path, sample_index=index, started_at=now, finished_at=now,
+                        status="failed",
+                        error=f"the Ray workers that ran this sample died ({type(error).__name__}: {first})"[:1000])
+
+
+def run_sweep_ray(
+    spec: SweepSpec,
+    dataset: Dataset,
+    store_path: str,
+    *,
+    load: Callable[[str], object],
+    address: str | None = None,
+    actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    cpus_per_actor: float = 1,
+    progress: Callable[[int, int], None] | None = None,
+    compact: bool = True,
+    max_attempts: int = 3,
+    max_restarts: int = 2,
+    hook=None,
+) -> dict:
+    """:func:`fastface.sweep.run_sweep` on a Ray cluster (see the module docstring); returns the
+    same counts plus ``actors``, ``resubmitted``, ``actor_deaths`` and ``duplicates`` (samples
+    an actor generated again but did not write, because they were already committed).
+
+    ``load(checkpoint)`` runs inside the actors (it is pickled: a module-level function or a
+    closure over picklable values). ``address``: see :func:`fastface.distributed.ray_session`.
+    ``actors`` default: one per GPU of the cluster, else 1; ``gpus_per_actor`` default: 1 when
+    the cluster has GPUs, else 0. ``hook(pool, stats)`` is called after each result (tests)."""
+    from tqdm import tqdm
+
+    from fastface.distributed import ActorPool, default_pool_options, import_ray, ray_session
+    from store.writer import StoreWriter
+
+    import_ray()  # not installed: say so before anything is written
+    store_path = os.path.abspath(os.fspath(store_path))
+    plans = plan_runs(spec, dataset)
+    writer = StoreWriter(store_path, worker_id="ray-driver")
+    todo = begin_runs(writer, spec, dataset, plans)
+    by_id = {p.run_id: p for p in plans}
+    tasks = []  # checkpoint-major, as planned: each actor loads each checkpoint about once
+    for plan in plans:
+        light = RunPlan(plan.run_id, plan.checkpoint, plan.preset, plan.config)  # no sample list
+        tasks += [(light, item) for item in todo[plan.run_id]]
+    total = len(tasks)
+    counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total,
+              "duplicates": 0, "actors": 0, "resubmitted": 0, "actor_deaths": 0}
+    left = {run_id: len(items) for run_id, items in todo.items()}
+    failed = {run_id: 0 for run_id in todo}
+
+    def run_done(run_id: str) -> None:
+        left[run_id] -= 1
+        if left[run_id] == 0:
+            finish_run(writer, store_path, by_id[run_id], failed[run_id], compact)
+
+    def on_result(task, result: dict) -> None:
+        run_id = result["run_id"]
+        if result["written"]:
+            counts["written"] += 1
+            if result["status"] == "failed":
+                counts["failed"] += 1
+                failed[run_id] += 1
+        else:
+            counts["duplicates"] += 1
+        run_done(run_id)
+
+    def on_give_up(task, error: BaseException) -> None:
+        plan, item = task
+        if writer.write_sample(plan.run_id, _failed_record(item, error)):
+            counts["written"] += 1
+            counts["failed"] += 1
+            failed[plan.run_id] += 1
+        run_done(plan.run_id)
+
+    if total == 0:
+        for plan in plans:
+            finish_run(writer, store_path, plan, 0, compact)
+        writer.close()
+        return counts
+    bar = tqdm(total=total, unit="sample", desc="capture (ray)", dynamic_ncols=True)
+
+    def tick(done: int, n: int) -> None:
+        bar.update(done - bar.n)
+        if progress:
+            progress(done, n)
+
+    try:
+        with ray_session(address) as ray:
+            options = default_pool_options(ray, actors, gpus_per_actor, cpus_per_actor,
+                                           max_attempts=max_attempts, max_restarts=max_restarts)
+            options = dataclasses.replace(options, actors=min(options.actors, total))
+            counts["actors"] = options.actors
+            print(f"ray: {options.actors} actor(s) x ({options.num_cpus:g} CPU, {options.num_gpus:g} GPU), "
+                  f"{total} sample(s) to capture", file=sys.stderr)
+            pool = ActorPool(functools.partial(_setup, spec, store_path, load), options)
+            stats = pool.run(tasks, on_result=on_result, on_give_up=on_give_up, progress=tick, hook=hook)
+            counts.update(resubmitted=stats.resubmitted, actor_deaths=stats.actor_deaths)
+    except BaseException as e:
+        for run_id, n in left.items():
+            if n > 0:
+                writer.set_status(run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],
+                                  n_total=len(by_id[run_id].samples))
+        raise
+    finally:
+        bar.close()
+        writer.close()
+    return counts
+

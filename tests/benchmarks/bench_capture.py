@@ -1,0 +1,135 @@
+"""Benchmark: capture overhead and storage, measured side by side in one run.
+
+    python tests/benchmarks/bench_capture.py                 # tiny world on CPU
+    python tests/benchmarks/bench_capture.py --full          # full-size SDXL 1024x1024 (GPU)
+
+For the preset ff-am2 (AM2 sites computed explicitly anyway) and baseline (probes force the
+explicit softmax at every probed site), it times generation without a probe and with each
+named capture spec (summaries_only, head_mean, everything), interleaved so that drift hits
+every case alike, and prints the ratio to no-probe time, the bytes captured per sample, and
+then writes N samples of the head_mean capture into a fresh store to report write
+throughput (MB/s, maps/s), store size, and bytes on disk per stored map value.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _pipe(full: bool):
+    if full:
+        from fastface.fullsize import fullsize_pipeline
+
+        return fullsize_pipeline("cuda", torch.float16), 512
+    from fastface.pipeline import load_pipeline
+
+    p = load_pipeline("hyper", tiny=True, face_backend="none")
+    return p, p.id_dim
+
+
+def main() -> None:
+    from fastface.config import load_preset
+    from probes.capture import capture
+    from probes.spec import named_spec
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--store-samples", type=int, default=200, help="samples written for the store figures")
+    args = ap.parse_args()
+    pipe, dim = _pipe(args.full)
+    rng = np.random.RandomState(0)
+    emb = rng.randn(dim).astype(np.float32)
+    ident = pipe.identity_from_arrays(emb / np.linalg.norm(emb), (rng.rand(224, 224, 3) * 255).astype(np.uint8))
+    specs = ["summaries_only", "head_mean", "everything"]
+    machine = torch.cuda.get_device_name() if args.full else (platform.processor() or platform.machine())
+    print(f"machine: {machine}; torch {torch.__version__}; {'full-size SDXL 1024px' if args.full else 'tiny world'}; "
+          f"median of {args.repeats}")
+    last_records = {}
+    for preset in ("baseline", "ff-am2"):
+        cfg = load_preset(preset)
+        times: dict[str, list[float]] = {k: [] for k in ["no probe", *specs]}
+        nbytes: dict[str, int] = {}
+        for rep in range(args.repeats + 1):  # first round = warm-up
+            for case in times:
+                _sync()
+                t0 = time.perf_counter()
+                if case == "no probe":
+                    pipe.generate("a photo of a person", ident, cfg, seed=rep)
+                else:
+                    spec = named_spec(case)
+                    with capture(pipe, spec) as probe:
+                        _, recs = probe.generate(f"k{rep}", "a photo of a person", ident, cfg, seed=rep)
+                    nbytes[case] = probe.last_bytes
+                    last_records[case] = recs
+                _sync()
+                if rep:
+                    times[case].append(time.perf_counter() - t0)
+        ref = statistics.median(times["no probe"])
+        print(f"\npreset {preset}")
+        print(f"{'capture':16s} {'s/sample':>9s} {'x no-probe':>10s} {'bytes/sample':>13s} {'maps':>6s}")
+        for case, ts in times.items():
+            m = statistics.median(ts)
+            print(f"{case:16s} {m:9.3f} {m / ref:10.3f} {nbytes.get(case, 0):13,d} "
+                  f"{len(last_records.get(case, [])):6d}")
+    _store_figures(last_records["head_mean"], args.store_samples)
+
+
+def _png64() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _store_figures(maps, n: int) -> None:
+    from store.compact import compact
+    from store.records import RunRecord, SampleRecord, sample_key
+    from store.writer import StoreWriter
+
+    root = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        w = StoreWriter(root)
+        w.begin_run(RunRecord(run_id="bench", config={"bench": True}))
+        values = sum(int(np.asarray(m.data).size) for m in maps if m.data is not None)
+        raw = sum(int(np.asarray(m.data).nbytes) for m in maps if m.data is not None)
+        png = _png64()
+        t0 = time.perf_counter()
+        for i in range(n):
+            key = sample_key("id", "prompt", i)
+            w.write_sample("bench", SampleRecord(sample_key=key, identity="id", prompt="prompt", category="realistic",
+                                                 seed=i, image_png=png, width=64, height=64), maps=maps)
+        dt = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
+        t1 = time.perf_counter()
+        compact(root, "bench")
+        dtc = time.perf_counter() - t1
+        csize = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
+        print(f"\nstore: {n} samples x {len(maps)} head-mean maps ({values} values, {raw:,d} B of map data each)")
+        print(f"  write: {n / dt:.1f} samples/s, {n * len(maps) / dt:,.0f} maps/s, {n * raw / dt / 1e6:.2f} MB/s "
+              f"(durable commits, one per sample)")
+        print(f"  on disk: {size / 1e6:.1f} MB per-sample files = {size / (n * values):.2f} B/value; after "
+              f"compaction ({dtc:.1f} s) {csize / 1e6:.1f} MB = {csize / (n * values):.2f} B/value")
+        print(f"  projected for 1,000 samples: {csize / n * 1000 / 1e6:.0f} MB compacted")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
