@@ -1,31 +1,35 @@
 """Face analysis: one protocol, three backends, the ID-photo rules and the alignment crop.
 
-- ``insightface`` — ``FaceAnalysis(name="buffalo_l")``, the paper's model: 512-d ArcFace
-  ``normed_embedding`` + 5 keypoints; detection retried with det sizes 640, 576, ..., 320
-  until a face is found (METHOD.md section 6). Its weights come from GitHub releases: put
-  them at ``<root>/models/buffalo_l/*.onnx`` (default root ``~/.insightface``).
-- ``dlib`` — ``dlib-bin`` + ``face-recognition-models``: HOG detector, 68-point landmarks,
-  ResNet 128-d embedder. Fully offline; the tiny world's default.
-- ``skimage`` — scikit-image's LBP frontal-face cascade: detection only, keypoints from a
-  template (``kps_estimated=True``).
+- ``insightface``: ``FaceAnalysis(name="buffalo_l")``, the paper's model. It gives a 512-d
+  ArcFace ``normed_embedding`` and 5 keypoints. Detection is retried with det sizes 640, 576,
+  ..., 320 until a face is found (METHOD.md section 6). Its weights come from GitHub releases,
+  so put them at ``<root>/models/buffalo_l/*.onnx`` (default root ``~/.insightface``).
+- ``dlib``: ``dlib-bin`` + ``face-recognition-models``, with a HOG detector, 68-point
+  landmarks and a ResNet 128-d embedder. Fully offline; the tiny world's default.
+- ``skimage``: scikit-image's LBP frontal-face cascade. Detection only; its keypoints come
+  from a template (``kps_estimated=True``).
 
 Keypoints are always in insightface's order: left eye, right eye, nose tip, left mouth
 corner, right mouth corner ("left" = smaller x in the image).
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from fastface.face_align import ARCFACE_DST, align_face, estimate_norm  # noqa: F401  (re-exported)
+from fastface.face_align import (  # noqa: F401 (re-exported)
+    ARCFACE_DST, align_face, box_iou, cluster_boxes, estimate_norm, template_keypoints,
+)
 
 DET_SIZES = (640, 576, 512, 448, 384, 320)
 BACKENDS = ("insightface", "dlib", "skimage")
+ON_MULTIPLE = ("error", "first", "largest")
 
 
 class FaceImageError(ValueError):
@@ -33,25 +37,27 @@ class FaceImageError(ValueError):
 
 
 class NoFaceError(FaceImageError):
-    pass
+    """The backend found no face in the ID photo."""
 
 
 class MultipleFacesError(FaceImageError):
-    pass
+    """The ID photo has several faces and ``on_multiple="error"``."""
 
 
 class FaceModelUnavailable(RuntimeError):
-    """A backend's model files are missing; the message says where they must go."""
+    """A backend's package or model files are missing; the message says what to install or where."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: the generated __eq__ cannot compare numpy arrays
 class Face:
-    bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    """One detected face (pixel coordinates of the analysed image)."""
+
+    bbox: tuple[float, float, float, float]  # x0, y0, x1, y1
     kps: np.ndarray  # [5, 2] float32, insightface order
     score: float
-    embedding: np.ndarray | None = None  # L2-normalised float32
+    embedding: np.ndarray | None = None  # L2-normalised float32; None for detection-only backends
     backend: str = ""
-    kps_estimated: bool = False
+    kps_estimated: bool = False  # True when the keypoints come from a template
 
     @property
     def area(self) -> float:
@@ -67,11 +73,21 @@ class Face:
         return float(cw * ch / (h * w))
 
     def to_dict(self) -> dict:
+        """JSON-serialisable form (lists and floats)."""
         return {"bbox": [float(v) for v in self.bbox], "kps": np.asarray(self.kps).astype(float).tolist(),
-                "score": float(self.score), "backend": self.backend, "kps_estimated": self.kps_estimated,
+                "score": float(self.score), "backend": self.backend, "kps_estimated": bool(self.kps_estimated),
                 "embedding": None if self.embedding is None else np.asarray(self.embedding).astype(float).tolist()}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Face":
+        """Inverse of :meth:`to_dict`."""
+        emb = d.get("embedding")
+        return cls(tuple(float(v) for v in d["bbox"]), np.asarray(d["kps"], np.float32).reshape(5, 2),
+                   float(d["score"]), None if emb is None else np.asarray(emb, np.float32),
+                   d.get("backend", ""), bool(d.get("kps_estimated", False)))
 
+
+@runtime_checkable
 class FaceAnalyzer(Protocol):
     name: str
     embedding_dim: int | None
@@ -81,6 +97,7 @@ class FaceAnalyzer(Protocol):
 
 
 def face_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two embeddings."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
@@ -90,9 +107,25 @@ def _normed(v) -> np.ndarray:
     return v / (np.linalg.norm(v) + 1e-12)
 
 
+def as_rgb(image: np.ndarray, label: str = "the image") -> np.ndarray:
+    """An HxWx3 contiguous uint8 RGB view of a greyscale / RGB / RGBA array."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
+        raise FaceImageError(f"{label}: expected an HxWx3 RGB image array, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).round().astype(np.uint8)
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
 # --- insightface ------------------------------------------------------------------------
 def detect_with_retry(prepare_and_detect: Callable[[int], list], sizes: Sequence[int] = DET_SIZES):
-    """Call ``prepare_and_detect(size)`` for each det size until faces are found.
+    """Call ``prepare_and_detect(size)`` for each det size, in order, until faces are found.
 
     Returns ``(faces, size)``, or ``([], None)`` when no size finds a face.
     """
@@ -103,74 +136,116 @@ def detect_with_retry(prepare_and_detect: Callable[[int], list], sizes: Sequence
     return [], None
 
 
+def onnx_providers(device: str, available: Sequence[str]) -> list:
+    """onnxruntime providers for ``device``: CUDA first for ``cuda[:N]`` when available."""
+    if str(device).startswith("cuda") and "CUDAExecutionProvider" in available:
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def insightface_model_dir(root: str | os.PathLike | None = None) -> Path:
+    """``<root>/models/buffalo_l`` (root: argument, ``$INSIGHTFACE_HOME`` or ``~/.insightface``)."""
+    base = Path(root or os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser()
+    return base / "models" / "buffalo_l"
+
+
 class InsightFaceAnalyzer:
+    """insightface ``buffalo_l`` (SCRFD-10G detector + ArcFace R50 ``w600k_r50``), 512-d."""
+
     name = "insightface"
     embedding_dim = 512
 
     def __init__(self, *, device: str = "cpu", root: str | None = None, det_size: int = 640):
-        root = Path(root or os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser()
-        model_dir = root / "models" / "buffalo_l"
+        model_dir = insightface_model_dir(root)
         if not model_dir.is_dir() or not list(model_dir.glob("*.onnx")):
+            nested = sorted(model_dir.glob("*/*.onnx")) if model_dir.is_dir() else []
+            hint = f" (found {nested[0].parent}: move its files up one folder)" if nested else ""
             raise FaceModelUnavailable(
-                f"insightface buffalo_l not found: put its *.onnx files in {model_dir} (from insightface's "
-                "buffalo_l.zip release); or use --face-backend dlib, which works offline")
-        from insightface.app import FaceAnalysis
-        import onnxruntime
-
-        providers = ["CPUExecutionProvider"]
-        if str(device).startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self._ctx = 0 if providers[0].startswith("CUDA") else -1
-        self._app = FaceAnalysis(name="buffalo_l", root=str(root), providers=providers)
+                f"insightface buffalo_l not found: put its *.onnx files in {model_dir}{hint} (from insightface's "
+                "buffalo_l.zip GitHub release; nothing is downloaded here), or use --face-backend dlib, "
+                "which works offline")
+        try:
+            import onnxruntime
+            from insightface.app import FaceAnalysis
+        except ImportError as e:
+            raise FaceModelUnavailable(f"the insightface backend needs 'pip install insightface onnxruntime' "
+                                       f"({e}); or use --face-backend dlib") from e
+        providers = onnx_providers(device, onnxruntime.get_available_providers())
+        self._ctx = 0 if providers[0] != "CPUExecutionProvider" else -1
+        # The folder exists, so FaceAnalysis does not download; keypoints come from the detector.
+        self._app = FaceAnalysis(name="buffalo_l", root=str(model_dir.parent.parent), providers=providers,
+                                 allowed_modules=["detection", "recognition"])
         self._sizes = tuple(s for s in DET_SIZES if s <= det_size) or (det_size,)
         self.last_det_size: int | None = None
 
-    def _at(self, size: int) -> list:
-        self._app.prepare(ctx_id=self._ctx, det_size=(size, size))
-        return self._app.get(self._bgr)
-
     def detect(self, image: np.ndarray) -> list[Face]:
-        self._bgr = np.ascontiguousarray(image[:, :, ::-1])
-        found, self.last_det_size = detect_with_retry(self._at, self._sizes)
-        return [Face(tuple(float(v) for v in f.bbox), np.asarray(f.kps, np.float32), float(f.det_score),
-                     _normed(f.normed_embedding), self.name) for f in found]
+        bgr = np.ascontiguousarray(as_rgb(image)[:, :, ::-1])  # insightface works on cv2 (BGR) images
+
+        def at(size: int) -> list:
+            self._app.prepare(ctx_id=self._ctx, det_size=(size, size))
+            return self._app.get(bgr)
+
+        found, self.last_det_size = detect_with_retry(at, self._sizes)
+        return [Face(tuple(float(v) for v in f.bbox[:4]), np.asarray(f.kps, np.float32).reshape(5, 2),
+                     float(f.det_score), None if f.embedding is None else _normed(f.normed_embedding), self.name)
+                for f in found]
 
 
 # --- dlib -------------------------------------------------------------------------------
 def _dlib_models() -> Path:
-    """The model folder of ``face-recognition-models`` (found without importing it: its
-    ``__init__`` needs ``pkg_resources``, which new setuptools no longer ships)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceModelUnavailable("the dlib backend needs 'pip install dlib-bin face-recognition-models'")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    """The model folder of ``face-recognition-models``.
+
+    Uses the package's own ``pose_predictor_model_location()`` when it imports, else finds the
+    folder without importing it (its ``__init__`` needs ``pkg_resources``, which setuptools >= 81
+    no longer ships).
+    """
+    try:
+        import face_recognition_models as frm
+
+        folder = Path(frm.pose_predictor_model_location()).parent
+    except ImportError:
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise FaceModelUnavailable("the dlib backend needs 'pip install dlib-bin face-recognition-models'")
+        folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    for file in ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        if not (folder / file).is_file():
+            raise FaceModelUnavailable(f"{folder / file} is missing: reinstall face-recognition-models")
+    return folder
 
 
 class DlibAnalyzer:
+    """dlib HOG detector + 68-point landmarks + ResNet embedder (128-d), fully offline.
+
+    ``threshold`` is the HOG SVM score a detection needs (dlib's own default is 0). With
+    ``upsample=1`` it is raised to 0.25: the astronaut's mission patch scores 0.12, the weakest
+    real face of insightface's ``t1.jpg`` group photo (a tilted head) 0.37.
+    """
+
     name = "dlib"
     embedding_dim = 128
 
     def __init__(self, *, upsample: int = 1, threshold: float = 0.25):
-        import dlib
-
+        try:
+            import dlib
+        except ImportError as e:
+            raise FaceModelUnavailable("the dlib backend needs 'pip install dlib-bin face-recognition-models'") from e
         models = _dlib_models()
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
         self._embed = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
-        self._upsample = upsample
-        self._threshold = threshold  # HOG score; upsampling finds small faces but also weak false positives
+        self._upsample, self._threshold = upsample, threshold
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        image = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+        image = as_rgb(image)
         rects, scores, _ = self._detector.run(image, self._upsample, self._threshold)
         faces = []
         for rect, score in sorted(zip(rects, scores), key=lambda rs: -rs[1]):
             shape = self._shape(image, rect)
             pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-            eye_a, eye_b = pts[36:42].mean(0), pts[42:48].mean(0)
-            mouth_a, mouth_b = pts[48], pts[54]
-            left_eye, right_eye = sorted((eye_a, eye_b), key=lambda p: p[0])
-            left_mouth, right_mouth = sorted((mouth_a, mouth_b), key=lambda p: p[0])
+            left_eye, right_eye = sorted((pts[36:42].mean(0), pts[42:48].mean(0)), key=lambda p: p[0])
+            left_mouth, right_mouth = sorted((pts[48], pts[54]), key=lambda p: p[0])
             kps = np.stack([left_eye, right_eye, pts[30], left_mouth, right_mouth]).astype(np.float32)
             emb = _normed(self._embed.compute_face_descriptor(image, shape))
             bbox = (float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom()))
@@ -179,53 +254,48 @@ class DlibAnalyzer:
 
 
 # --- scikit-image -----------------------------------------------------------------------
-_TEMPLATE = np.array([[0.31, 0.40], [0.69, 0.40], [0.50, 0.58], [0.35, 0.76], [0.65, 0.76]], np.float32)
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class SkimageAnalyzer:
+    """scikit-image LBP frontal-face cascade; detection only, template keypoints.
+
+    Raw cascade windows are merged with :func:`cluster_boxes`; a face is a cluster of at least
+    ``min_neighbours`` windows holding more than ``min_relative`` of the biggest cluster's
+    windows, and its score is that fraction (1.0 for the best face). Images are searched at
+    most ``max_side`` pixels wide (faces from 8 % of the short side up to the whole image).
+    """
+
     name = "skimage"
     embedding_dim = None
 
-    def __init__(self, *, min_neighbours: int = 1):
+    def __init__(self, *, min_neighbours: int = 2, min_relative: float = 0.5, max_side: int = 640):
         from skimage import data
         from skimage.feature import Cascade
 
         self._cascade = Cascade(data.lbp_frontal_face_cascade_filename())
-        self._min = min_neighbours
+        self._min, self._rel, self._max_side = min_neighbours, min_relative, max_side
 
     def detect(self, image: np.ndarray) -> list[Face]:
         from skimage.color import rgb2gray
+        from skimage.transform import rescale
 
-        gray = rgb2gray(image[:, :, :3])
+        gray = rgb2gray(as_rgb(image))
+        scale = min(1.0, self._max_side / max(gray.shape))
+        if scale < 1.0:
+            gray = rescale(gray, scale, anti_aliasing=True)
         h, w = gray.shape
-        side = max(24, min(h, w) // 10)
-        dets = self._cascade.detect_multi_scale(img=gray, scale_factor=1.2, step_ratio=1,
-                                                min_size=(side, side), max_size=(max(side, min(h, w) // 2),) * 2)
-        boxes = [(d["c"], d["r"], d["c"] + d["width"], d["r"] + d["height"]) for d in dets]
-        clusters: list[list] = []
-        for box in sorted(boxes, key=lambda b: -(b[2] - b[0])):
-            for cl in clusters:
-                if _iou(cl[0], box) > 0.3:
-                    cl.append(box)
-                    break
-            else:
-                clusters.append([box])
+        side = max(24, round(0.08 * min(h, w)))
+        if side > min(h, w):
+            return []
+        dets = self._cascade.detect_multi_scale(img=gray, scale_factor=1.2, step_ratio=1, min_size=(side, side),
+                                                max_size=(h, w), min_neighbor_number=1,
+                                                intersection_score_threshold=1.01)  # raw windows, merged below
+        clusters = cluster_boxes([(d["c"], d["r"], d["c"] + d["width"], d["r"] + d["height"]) for d in dets])
+        best = clusters[0][1] if clusters else 0
         faces = []
-        for cl in sorted(clusters, key=lambda c: (len(c), c[0][2] - c[0][0]), reverse=True):
-            if len(cl) < self._min:
+        for box, n in clusters:
+            if n < self._min or n <= self._rel * best:
                 continue
-            x0, y0, x1, y1 = np.mean(np.array(cl, dtype=np.float64), axis=0)
-            kps = _TEMPLATE * np.array([x1 - x0, y1 - y0], np.float32) + np.array([x0, y0], np.float32)
-            faces.append(Face((float(x0), float(y0), float(x1), float(y1)), kps, min(1.0, len(cl) / 10.0),
-                              None, self.name, kps_estimated=True))
+            bbox = tuple(float(v) / scale for v in box)
+            faces.append(Face(bbox, template_keypoints(bbox), n / best, None, self.name, kps_estimated=True))
         return faces
 
 
@@ -242,56 +312,106 @@ def make_analyzer(name: str, *, device: str = "cpu", root: str | None = None, de
 
 # --- ID photos --------------------------------------------------------------------------
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB (EXIF orientation applied)."""
+    """An image file as HxWx3 uint8 RGB (EXIF orientation applied, alpha/greyscale converted)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = Path(path)
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise FaceImageError(f"{p}: is a folder, not an image; give the path of one ID photo (PNG/JPEG)")
     if not p.is_file():
-        raise FaceImageError(f"{p}: no such file; give the path of an ID photo (PNG/JPEG)")
+        raise FaceImageError(f"{p}: no such file; check the path of the ID photo (PNG/JPEG)")
     try:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                flat = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
+                im = Image.alpha_composite(flat, im)
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise FaceImageError(f"{p}: not a readable image ({e}); re-export it as PNG or JPEG") from e
+    except UnidentifiedImageError as e:
+        raise FaceImageError(f"{p}: not a readable image (not an image format PIL knows); "
+                             "save the ID photo as PNG or JPEG") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise FaceImageError(f"{p}: not a readable image, the file is corrupt or truncated ({e}); "
+                             "re-download it or re-export it as PNG or JPEG") from e
 
 
 def reference_face(analyzer: FaceAnalyzer, photo, *, on_multiple: str = "error", name: str | None = None,
                    need_embedding: bool = False) -> tuple[np.ndarray, Face]:
-    """The face of an ID photo (a path or an RGB array) and the image."""
-    if on_multiple not in ("error", "first", "largest"):
-        raise ValueError(f"on_multiple={on_multiple!r}: choose 'error', 'first' or 'largest'")
-    label = name or (str(photo) if isinstance(photo, (str, os.PathLike)) else "the ID image")
-    image = load_image(photo) if isinstance(photo, (str, os.PathLike)) else np.asarray(photo, dtype=np.uint8)
+    """The ID photo (a path or an RGB array) as an RGB array, and its face.
+
+    ``on_multiple``: "error" (default), "first" (the analyzer's best face, as the paper's
+    release takes) or "largest" (the biggest box). ``name`` labels an array in messages.
+    """
+    if on_multiple not in ON_MULTIPLE:
+        raise ValueError(f"on_multiple={on_multiple!r}: choose one of {', '.join(ON_MULTIPLE)}")
+    is_path = isinstance(photo, (str, os.PathLike))
+    label = name or (str(photo) if is_path else "the ID image")
     if need_embedding and analyzer.embedding_dim is None:
         raise FaceImageError(f"{label}: the {analyzer.name} backend gives no face embedding; "
                              "use --face-backend insightface or dlib for ID conditioning")
+    image = load_image(photo) if is_path else as_rgb(photo, label)
     faces = analyzer.detect(image)
     if not faces:
-        raise NoFaceError(f"{label}: no face found by the {analyzer.name} backend; use a clearer, frontal "
-                          "photo with one face, or another --face-backend")
+        raise NoFaceError(f"{label}: no face found by the {analyzer.name} backend; use a clearer, frontal, "
+                          "well-lit photo with one face, or another --face-backend")
     if len(faces) > 1:
         if on_multiple == "error":
-            raise MultipleFacesError(f"{label}: {len(faces)} faces found; crop the photo to one person, or pass "
-                                     "--on-multiple-faces first (the paper's release) or largest")
+            raise MultipleFacesError(f"{label}: {len(faces)} faces found by the {analyzer.name} backend; crop the "
+                                     "photo to one person, or pass --on-multiple-faces first (the paper's "
+                                     "release: the detector's best face) or largest (the biggest face)")
         if on_multiple == "largest":
-            faces = sorted(faces, key=lambda f: -f.area)
+            return image, max(faces, key=lambda f: f.area)
     return image, faces[0]
 
 
-def sample_photos() -> dict[str, np.ndarray]:
-    """Real single-face photos that ship in installed packages (offline):
+# --- offline sample photos --------------------------------------------------------------
+# Single-face crops (x0, y0, x1, y1) of insightface's group photo data/images/t1.jpg
+# (1280x886): each face box as dlib finds it, widened by 60 % on every side.
+T1_CROPS = {
+    "t1_far_left": (2, 218, 239, 454),
+    "t1_centre": (385, 230, 621, 466),
+    "t1_centre_right": (659, 302, 896, 538),
+    "t1_far_right": (1053, 218, 1280, 454),
+    "t1_back_right": (792, 0, 1076, 273),
+}
 
-    - ``astronaut``: scikit-image's ``data.astronaut()`` (Eileen Collins, NASA, public domain);
-    - ``tom_hanks``: insightface's test image ``data/images/Tom_Hanks_54745.png``, when
-      insightface is installed.
-    """
+
+def _insightface_image(filename: str) -> Path | None:
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / filename
+    return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=2)
+def _sample_photos(group_crops: bool) -> dict[str, np.ndarray]:
     from skimage import data
 
     photos = {"astronaut": data.astronaut()}
-    spec = importlib.util.find_spec("insightface")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / "Tom_Hanks_54745.png"
-        if path.is_file():
-            photos["tom_hanks"] = load_image(path)
+    hanks = _insightface_image("Tom_Hanks_54745.png")
+    if hanks is not None:
+        photos["tom_hanks"] = load_image(hanks)
+    group = _insightface_image("t1.jpg") if group_crops else None
+    if group is not None:
+        t1 = load_image(group)
+        for key, (x0, y0, x1, y1) in T1_CROPS.items():
+            photos[key] = np.ascontiguousarray(t1[y0:y1, x0:x1])
     return photos
+
+
+def sample_photos(group_crops: bool = False) -> dict[str, np.ndarray]:
+    """Real single-face photos (HxWx3 uint8 RGB) that ship in installed packages; offline.
+
+    - ``astronaut``: scikit-image's ``data.astronaut()`` (512x512), NASA portrait of
+      astronaut Eileen Collins, public domain.
+    - ``tom_hanks``: insightface's test image ``insightface/data/images/Tom_Hanks_54745.png``,
+      a 112x112 ArcFace-aligned face crop (needs ``insightface`` installed).
+    - with ``group_crops=True`` also ``t1_*``: five crops of different people from insightface's
+      group test photo ``insightface/data/images/t1.jpg`` (a cast photo of the TV series
+      "Friends"), see :data:`T1_CROPS`; each holds exactly one face that the dlib backend finds.
+
+    A horizontally flipped photo is not a second identity. Copies are returned.
+    """
+    return {k: v.copy() for k, v in _sample_photos(bool(group_crops)).items()}

@@ -80,9 +80,9 @@ def _popen_capture(dataset, store, *extra):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
-def _count(store) -> int:
+def _count(store, status: str = "%") -> int:
     try:
-        return int(_q(store, "select count(*) n from samples").n[0])
+        return int(_q(store, "select count(*) n from samples where status like ?", [status]).n[0])
     except Exception:
         return -1
 
@@ -91,7 +91,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(dataset, tmp_pat
     store = tmp_path / "store"
     proc = _popen_capture(dataset, store, "--ip-scales", "0.5,0.8")
     deadline = time.time() + 240
-    while _count(store) < 5 and time.time() < deadline and proc.poll() is None:
+    while _count(store, "ok") < 5 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert proc.poll() is None, "the sweep ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
