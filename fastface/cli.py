@@ -143,7 +143,11 @@ _EXTRA_COMMANDS: list = [_register_sweep_commands, _register_evaluation_commands
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return run(build_parser(), argv)
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse and run a command; known errors become one line on stderr and exit status 2."""
     args = parser.parse_args(argv)
     try:
         return args.func(args)

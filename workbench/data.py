@@ -178,6 +178,17 @@ def no_runs_message() -> None:
     st.info("No runs yet: run `fastface demo` or `fastface capture ...` to fill this store.")
 
 
+def chosen_runs_or_stop() -> tuple[str, pd.DataFrame, list[str], dict[str, dict]]:
+    """The opening of every analysis page: (store path, all runs, the chosen run ids, their
+    legend metadata); stops the page with the empty-store message when there are no runs."""
+    path, _ = require_store()
+    all_runs = runs()
+    if all_runs.empty:
+        no_runs_message()
+        st.stop()
+    return path, all_runs, selected_runs(all_runs), run_meta(all_runs)
+
+
 def keep_valid(key: str, options) -> None:
     """Forget a widget value that is no longer among its options (runs or filters changed)."""
     if key in st.session_state and st.session_state[key] not in list(options):

@@ -147,21 +147,12 @@ def register(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """These three commands alone (``python -m fastface.evaluation.cli ...``), with the error
     handling of ``fastface.cli.main``."""
-    from fastface.config import ConfigError
+    from fastface.cli import run
 
     parser = argparse.ArgumentParser(prog="fastface", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"fastface {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"fastface {args.command}: interrupted", file=sys.stderr)
-        return 130
+    register(parser.add_subparsers(dest="command", required=True))
+    return run(parser, argv)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,7 @@ from workbench import charts, data, figures
 from workbench.maps import token_label
 
 st.title("Attention statistics")
-path, _ = data.require_store()
-all_runs = data.runs()
-if all_runs.empty:
-    data.no_runs_message()
-    st.stop()
-run_ids = data.selected_runs(all_runs)
-meta = data.run_meta(all_runs)
+path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
 facets = data.query("map_facets", run_ids=run_ids)
 if facets.empty:
     st.info("The chosen runs captured no attention maps: run `fastface capture ...` with a capture spec.")

@@ -8,13 +8,7 @@ import streamlit as st
 from workbench import charts, data, figures, stats
 
 st.title("Compare")
-path, _ = data.require_store()
-all_runs = data.runs()
-if all_runs.empty:
-    data.no_runs_message()
-    st.stop()
-run_ids = data.selected_runs(all_runs)
-meta = data.run_meta(all_runs)
+path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
 values = data.query("metric_values", run_ids=run_ids)
 if values.empty:
     st.info("No metrics in the chosen runs yet: metrics (e.g. id_sim, clip_t) are written with the "

@@ -6,13 +6,7 @@ import streamlit as st
 from workbench import charts, data, figures
 
 st.title("Faces")
-path, _ = data.require_store()
-all_runs = data.runs()
-if all_runs.empty:
-    data.no_runs_message()
-    st.stop()
-run_ids = data.selected_runs(all_runs)
-meta = data.run_meta(all_runs)
+path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
 faces = data.query("faces_generated", run_ids=run_ids)
 counts = data.query("face_counts", run_ids=run_ids)
 

@@ -9,13 +9,7 @@ from workbench import charts, data, figures
 from workbench.maps import overlay_maps, png_size, token_label
 
 st.title("Samples")
-path, _ = data.require_store()
-all_runs = data.runs()
-if all_runs.empty:
-    data.no_runs_message()
-    st.stop()
-run_ids = data.selected_runs(all_runs)
-meta = data.run_meta(all_runs)
+path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
 index = data.query("sample_index", run_ids=run_ids)
 if index.empty:
     st.info("The chosen runs have no samples yet: wait for the sweep or run `fastface capture ...`.")
