@@ -101,6 +101,23 @@ class PoolStats:
     deaths: list[str] = field(default_factory=list)  # one line per dead actor
 
 
+def source_fingerprint(packages: Sequence[str] = ("fastface", "probes", "store")) -> str:
+    """sha1 over the Python sources of ``packages`` (their top-level modules: relative paths +
+    bytes), to check that the driver and the actors run the same code (Ray workers import what is
+    installed on their node, plus the driver's working directory)."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    h = hashlib.sha1()
+    for name in packages:
+        spec = importlib.util.find_spec(name)  # no import: the path is enough
+        root = Path(spec.origin).parent
+        for f in sorted(root.glob("*.py")):
+            h.update(str(f.relative_to(root.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def import_ray():
     try:
         import ray
@@ -239,13 +256,14 @@ class ActorPool:
             slot.alive = False
             stats.actor_deaths += 1
             stats.deaths.append(f"actor {slot.index}.{slot.incarnation}: {type(error).__name__}: "
-                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:300])
+                                f"{' '.join(str(error).split())}"[:300])
             try:  # make sure it is gone (an unreachable actor must not go on writing)
                 ray.kill(slot.handle, no_restart=True)
             except Exception:  # noqa: BLE001  already dead
                 pass
             lost = [pending.pop(r)[1] for r in slot.inflight if r in pending]
             slot.inflight.clear()
+            resubmitted = stats.resubmitted
             for pos, idx in reversed(list(enumerate(lost))):
                 if pos == 0:  # the item it was running (actors run their calls in order)
                     attempts[idx] += 1
@@ -262,7 +280,7 @@ class ActorPool:
             if slot.incarnation < o.max_restarts:
                 self.slots[slot.index] = self._start(slot.index, slot.incarnation + 1)
                 stats.replacements += 1
-            print(f"ray: {stats.deaths[-1]}; {len(lost)} item(s) resubmitted"
+            print(f"ray: {stats.deaths[-1]}; {stats.resubmitted - resubmitted} item(s) resubmitted"
                   f"{'; a replacement actor starts' if slot.incarnation < o.max_restarts else ''}", file=sys.stderr)
 
         try:
@@ -270,7 +288,7 @@ class ActorPool:
                 live = self.live()
                 if not live:
                     raise PoolError("every Ray actor died (" + "; ".join(stats.deaths[-3:]) + "); "
-                                    f"{len(queue)} item(s) not done: run the same command again to resume")
+                                    f"{len(queue)} item(s) not done")
                 while queue:  # fill: least busy live actor first
                     slot = min(live, key=lambda s: (len(s.inflight), s.index))
                     if len(slot.inflight) >= o.inflight:
@@ -287,6 +305,8 @@ class ActorPool:
                     try:
                         result = ray.get(ref)
                     except deaths as e:
+                        if getattr(e, "actor_init_failed", False):  # cannot even build the actor: no retry
+                            raise PoolError(f"a Ray actor could not be created: {e}") from e
                         bury(slot, e)  # requeues all its in-flight items, this one included
                         continue
                     except ray.exceptions.RayTaskError as e:  # setup or fn raised: no retry

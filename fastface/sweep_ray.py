@@ -13,14 +13,18 @@ Why actor-side writes: a sample's maps can be megabytes ("everything" capture), 
 them through the driver would serialise the whole sweep on one process and copy every map
 through Ray's object store; the store is built for many concurrent writers (atomic per-sample
 rename, first commit wins). The price: **the store path must be the same, writable path on
-every node** (a shared filesystem mounted at the same place), which every actor checks before
-it loads anything.
+every node** (a shared filesystem mounted at the same place). Every actor checks this before it
+loads anything: the driver puts a marker file in ``STORE/locks/`` for the duration of the sweep,
+and an actor that does not see it (no such path, or a node-local folder of the same name) stops
+the sweep with an error. So does an actor whose fastface/probes/store sources differ from the
+driver's (another version installed on its node).
 
 Fault tolerance: an actor that dies has its in-flight samples resubmitted to the other actors
 and is replaced (:mod:`fastface.distributed`). A sample may therefore be generated twice; the
 second ``write_sample`` finds the sample directory (or loses the rename race) and returns False,
-so nothing is written twice. A sample that killed ``max_attempts`` actors in a row is committed
-by the driver as a failed sample (like any other failure of a sample; the sweep goes on).
+so nothing is written twice. A sample that was running on ``max_attempts`` actors that died
+(it kills every worker that tries it) is committed by the driver as a failed sample, like any
+other failure of a sample; the sweep goes on.
 A sweep interrupted as a whole (Ctrl-C, driver killed) resumes from the store when the same
 command is run again.
 
@@ -28,14 +32,16 @@ Results are the same as the single-process sweep's: seeds are per sample
 (``seed + pair index``), and a sample's image and maps do not depend on which actor ran it or
 in which order. On CPU, PyTorch's results depend on the number of intra-op threads, so each
 actor sets ``torch.set_num_threads(cpus_per_actor)``; a plain sweep run with the same thread
-count (``OMP_NUM_THREADS``) gives bit-identical images.
+count (``OMP_NUM_THREADS``) gives bit-identical images. On GPUs, compare on the same GPU model.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import os
+import socket
 import sys
+import uuid
 from typing import Callable
 
 from fastface.dataset import Dataset
@@ -48,20 +54,28 @@ class CaptureWorker:
     one pipeline (of the checkpoint of the current task), one open probe, one StoreWriter."""
 
     def __init__(self, spec: SweepSpec, store_path: str, load: Callable[[str], object], worker_id: str,
-                 threads: int | None = None):
-        from store.layout import Layout
+                 threads: int | None = None, marker: str | None = None, code: str | None = None):
         from store.writer import StoreWriter
 
+        if code is not None:
+            from fastface.distributed import source_fingerprint
+
+            if source_fingerprint() != code:
+                import fastface
+
+                raise RuntimeError(
+                    f"Ray worker {worker_id} on host {socket.gethostname()} imports other fastface/probes/store code "
+                    f"({os.path.dirname(fastface.__file__)}) than the driver: install the same version on every node "
+                    "(Ray workers import what is installed on their node, plus the driver's working directory)")
         if threads:
             import torch
 
             torch.set_num_threads(int(threads))
-        if not (Layout(store_path).root / "catalog.duckdb").exists():
-            import socket
-
+        if marker is not None and not os.path.exists(marker):  # before StoreWriter creates anything
             raise FileNotFoundError(
-                f"store {store_path} is not visible from Ray worker {worker_id} on host {socket.gethostname()}: "
-                "with --ray the store must be on a filesystem mounted at the same path on every node")
+                f"store {store_path}: Ray worker {worker_id} on host {socket.gethostname()} does not see the driver's "
+                f"store there (no {os.path.basename(marker)}): with --ray the store must be on a shared filesystem "
+                "mounted at the same path on every node")
         _quiet_progress_bars()
         self.spec, self.load, self.worker_id = spec, load, worker_id
         self.writer = StoreWriter(store_path, worker_id=worker_id)
@@ -114,9 +128,10 @@ def _quiet_progress_bars() -> None:
             pass
 
 
-def _setup(spec: SweepSpec, store_path: str, load: Callable[[str], object], info) -> CaptureWorker:
+def _setup(spec: SweepSpec, store_path: str, load: Callable[[str], object], marker: str, code: str,
+           info) -> CaptureWorker:
     threads = max(1, int(info.num_cpus)) if info.num_cpus else None
-    return CaptureWorker(spec, store_path, load, worker_id=info.worker_id, threads=threads)
+    return CaptureWorker(spec, store_path, load, worker_id=info.worker_id, threads=threads, marker=marker, code=code)
 
 
 def _failed_record(item, error: BaseException):
@@ -129,6 +144,13 @@ def _failed_record(item, error: BaseException):
                         id_image_path=ident.path, sample_index=index, started_at=now, finished_at=now,
                         status="failed",
                         error=f"the Ray workers that ran this sample died ({type(error).__name__}: {first})"[:1000])
+
+
+def _interrupted(writer, left: dict, by_id: dict, error: BaseException) -> None:
+    for run_id, n in left.items():
+        if n > 0:
+            writer.set_status(run_id, "interrupted", message=f"{type(error).__name__}: {error}"[:500],
+                              n_total=len(by_id[run_id].samples))
 
 
 def run_sweep_ray(
@@ -157,7 +179,8 @@ def run_sweep_ray(
     the cluster has GPUs, else 0. ``hook(pool, stats)`` is called after each result (tests)."""
     from tqdm import tqdm
 
-    from fastface.distributed import ActorPool, default_pool_options, import_ray, ray_session
+    from fastface.distributed import (ActorPool, PoolError, default_pool_options, import_ray, ray_session,
+                                      source_fingerprint)
     from store.writer import StoreWriter
 
     import_ray()  # not installed: say so before anything is written
@@ -200,11 +223,15 @@ def run_sweep_ray(
             failed[plan.run_id] += 1
         run_done(plan.run_id)
 
-    if total == 0:
-        for plan in plans:
+    for plan in plans:  # nothing left to do: record it (begin_run has just marked the run "running")
+        if not todo[plan.run_id]:
             finish_run(writer, store_path, plan, 0, compact)
+    if total == 0:
         writer.close()
         return counts
+    # a file only this sweep's driver wrote: an actor that cannot see it is not looking at this store
+    marker = writer.layout.locks / f"ray-{uuid.uuid4().hex}.driver"
+    marker.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     bar = tqdm(total=total, unit="sample", desc="capture (ray)", dynamic_ncols=True)
 
     def tick(done: int, n: int) -> None:
@@ -220,17 +247,19 @@ def run_sweep_ray(
             counts["actors"] = options.actors
             print(f"ray: {options.actors} actor(s) x ({options.num_cpus:g} CPU, {options.num_gpus:g} GPU), "
                   f"{total} sample(s) to capture", file=sys.stderr)
-            pool = ActorPool(functools.partial(_setup, spec, store_path, load), options)
+            setup = functools.partial(_setup, spec, store_path, load, str(marker), source_fingerprint())
+            pool = ActorPool(setup, options)
             stats = pool.run(tasks, on_result=on_result, on_give_up=on_give_up, progress=tick, hook=hook)
             counts.update(resubmitted=stats.resubmitted, actor_deaths=stats.actor_deaths)
+    except PoolError as e:
+        _interrupted(writer, left, by_id, e)
+        raise PoolError(f"{e}; the samples committed so far are kept: run the same command again to resume") from e
     except BaseException as e:
-        for run_id, n in left.items():
-            if n > 0:
-                writer.set_status(run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],
-                                  n_total=len(by_id[run_id].samples))
+        _interrupted(writer, left, by_id, e)
         raise
     finally:
         bar.close()
         writer.close()
+        marker.unlink(missing_ok=True)
     return counts
 

@@ -6,6 +6,7 @@ One local Ray cluster (2 CPUs, no dashboard) for the module; the capture runs on
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from fastface.cli import main as cli
+from fastface.pipeline import load_pipeline
 
 ray = pytest.importorskip("ray")
 
@@ -40,7 +42,7 @@ def dataset(tmp_path_factory, tiny_root):
 
     root = tmp_path_factory.mktemp("ds")
     write_demo_dataset(root)
-    Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(root / "id_photos" / "aa_blank.png")  # fails
+    Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(root / "id_photos" / "b_blank.png")  # fails: no face
     return root
 
 
@@ -80,62 +82,91 @@ def assert_same(a: dict, b: dict) -> None:
         assert x.equals(y), f"{name} differ:\n{x.compare(y) if x.shape == y.shape else (x, y)}"
 
 
+SPEC = dict(presets=("baseline", "ff-am2"), tiny=True, face_backend="dlib", capture="head_mean")  # = the CLI's
+
+
+# pickled into the actors: a library function (this test module is not importable there)
+_load = functools.partial(load_pipeline, tiny=True, face_backend="dlib")
+
+
 @pytest.fixture(scope="module")
-def plain_store(dataset, tmp_path_factory):
-    """The single-process sweep, with the Ray actors' thread count (1): CPU results depend on it."""
+def plain(dataset, tmp_path_factory):
+    """The single-process sweep (in this process, with the Ray actors' thread count, 1: CPU
+    results depend on it); returns (store, run_sweep with the loaded pipeline)."""
     import torch
 
+    from fastface.dataset import load_dataset
+    from fastface.sweep import SweepSpec, run_sweep
+
+    pipes = {}
+
+    def sweep(store, limit):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            load = lambda c: pipes[c] if c in pipes else pipes.setdefault(c, _load(c))  # noqa: E731
+            return run_sweep(SweepSpec(**SPEC, limit=limit), load_dataset(dataset), str(store), load=load)
+        finally:
+            torch.set_num_threads(threads)
+
     store = tmp_path_factory.mktemp("plain") / "store"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli(_args(dataset, store)) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return store
+    counts = sweep(store, LIMIT)
+    assert counts["written"] == 2 * LIMIT and counts["failed"] == 2
+    return store, sweep
 
 
-def test_two_actor_sweep_equals_the_plain_sweep_and_resumes(ray_cluster, dataset, plain_store, tmp_path):
+def test_two_actor_sweep_equals_the_plain_sweep_and_resumes_a_partial_store(ray_cluster, dataset, plain, tmp_path,
+                                                                             capsys):
+    plain_store, plain_sweep = plain
     store = tmp_path / "store"
-    # a first part of the sweep (2 of the 3 pairs), then the whole sweep: it resumes from the store
-    assert cli(_args(dataset, store, "--limit", "2", "--ray", "--ray-actors", "2")) == 0
-    assert len(_q(store, "select * from samples")) == 4
+    plain_sweep(store, 1)  # a partial store (2 samples) for the Ray sweep to resume
     assert cli(_args(dataset, store, "--ray", "--ray-actors", "2")) == 0
+    assert "4 samples written (2 failed), 2 already there; ray: 2 actors" in capsys.readouterr().out
     got, want = content(store), content(plain_store)
     assert len(want["samples"]) == 2 * LIMIT and (want["samples"].status == "failed").sum() == 2
     assert len(want["maps"]) > 0 and want["samples"].png.notna().sum() == 2 * LIMIT - 2
     assert_same(got, want)
-    workers = _q(store, "select distinct worker_id from samples").worker_id.tolist()
-    assert set(workers) <= {"ray0", "ray1"} and len(workers) == 2, workers  # both actors wrote
+    workers = _q(store, "select worker_id, count(*) n from samples group by all")
+    assert set(workers.worker_id) == {"w0of1", "ray0", "ray1"}, workers  # both actors wrote
+    # nothing left: no actor starts, the runs stay completed
+    assert cli(_args(dataset, store, "--ray", "--ray-actors", "2")) == 0
+    assert "0 samples written (0 failed), 6 already there; ray: 0 actors" in capsys.readouterr().out
+    assert set(_q(store, "select status from runs").status) == {"completed"}
 
 
-def test_actor_killed_mid_sweep_loses_nothing_and_writes_nothing_twice(ray_cluster, dataset, plain_store, tmp_path):
+def test_actor_killed_then_sweep_interrupted_then_resumed_loses_nothing_and_duplicates_nothing(
+        ray_cluster, dataset, plain, tmp_path):
     from fastface.dataset import load_dataset
-    from fastface.pipeline import load_pipeline
     from fastface.sweep import SweepSpec
     from fastface.sweep_ray import run_sweep_ray
 
     store = tmp_path / "store"
-    spec = SweepSpec(presets=("baseline", "ff-am2"), tiny=True, face_backend="dlib", limit=LIMIT)
-    killed = {}
+    spec, ds = SweepSpec(**SPEC, limit=LIMIT), load_dataset(dataset)
+    events = {}
 
     def hook(pool, stats):
-        # after the first result: SIGKILL (like the OOM killer) an actor that has samples in flight
-        if killed or stats.done < 1:
-            return
-        slot = max(pool.live(), key=lambda s: len(s.inflight))
-        assert slot.inflight
-        killed["pid"], killed["inflight"] = pool.pid(slot), len(slot.inflight)
-        os.kill(killed["pid"], signal.SIGKILL)
+        if "pid" not in events:  # first result: SIGKILL (like the OOM killer) an actor with samples in flight
+            slot = max(pool.live(), key=lambda s: len(s.inflight))
+            assert slot.inflight
+            events["pid"], events["inflight"] = pool.pid(slot), len(slot.inflight)
+            os.kill(events["pid"], signal.SIGKILL)
+        elif stats.done >= 3 and stats.resubmitted:
+            events["done"] = stats.done
+            raise KeyboardInterrupt  # Ctrl-C on the driver: the sweep as a whole stops
 
-    load = lambda checkpoint: load_pipeline(checkpoint, tiny=True, face_backend="dlib")  # noqa: E731
-    counts = run_sweep_ray(spec, load_dataset(dataset), str(store), load=load, actors=2, hook=hook)
-    assert killed and counts["actor_deaths"] == 1, counts
-    assert counts["resubmitted"] == killed["inflight"] >= 1
-    assert counts["written"] == 2 * LIMIT and counts["failed"] == 2
+    with pytest.raises(KeyboardInterrupt):  # no replacement actor: the other one takes the lost samples
+        run_sweep_ray(spec, ds, str(store), load=_load, actors=2, max_restarts=0, hook=hook)
+    assert events["done"] == 3 and events["inflight"] >= 1
+    first = _q(store, "select run_id, sample_key, md5(image_png) h from samples")
+    assert len(first) >= 3 and not first.duplicated(["run_id", "sample_key"]).any()
+    runs = _q(store, "select status from runs")
+    assert "interrupted" in set(runs.status), runs
+    # the sweep again resumes from the store (here in this process: test A resumes with Ray)
+    counts = plain[1](store, LIMIT)
+    assert counts["skipped"] == len(first) and counts["written"] == 2 * LIMIT - len(first), counts
     everything = _q(store, "select run_id, sample_key from samples")
     assert len(everything) == 2 * LIMIT and not everything.duplicated().any()
-    got, want = content(store), content(plain_store)
+    got, want = content(store), content(plain[0])
     assert_same(got, want)
     assert set(got["runs"].status) == {"completed"}
 
@@ -164,7 +195,8 @@ def test_two_writers_racing_for_one_sample_commit_it_once(ray_cluster, tmp_path)
 
         writer._before_publish = wait_for_the_other
         return writer.write_sample("r1", SampleRecord(sample_key="k1", identity=worker, prompt="p",
-                                                      category="realistic", seed=1))
+                                                      category="realistic", seed=1, status="failed",
+                                                      error=f"written by {worker}"))
 
     results = ray.get([write.remote("a"), write.remote("b")])
     assert sorted(results) == [False, True]
@@ -173,22 +205,22 @@ def test_two_writers_racing_for_one_sample_commit_it_once(ray_cluster, tmp_path)
     assert list((store / "tmp").iterdir()) == []
 
 
-def _square_setup(info):
-    import os as _os
-
-    def fn(item):
-        if item == "boom":
-            raise KeyError("boom item")
-        if item == "poison":
-            _os.kill(_os.getpid(), 9)  # kills every actor that tries it
-        time.sleep(0.05)
-        return item * item
-
-    return fn
-
-
 def test_pool_retries_gives_up_and_raises(ray_cluster):
     from fastface.distributed import PoolError, PoolOptions, run_pool
+
+    def _square_setup(info):  # a closure: pickled by value into the actors
+        import os as _os
+        import time as _time
+
+        def fn(item):
+            if item == "boom":
+                raise KeyError("boom item")
+            if item == "poison":
+                _os.kill(_os.getpid(), 9)  # kills every actor that tries it
+            _time.sleep(0.05)
+            return item * item
+
+        return fn
 
     results, seen = {}, []
     killed = []
@@ -226,7 +258,8 @@ def test_plain_capture_does_not_import_ray_and_missing_ray_is_a_clear_error(data
     store = tmp_path / "store"
     args = ["capture", "--dataset", str(dataset), "--store", str(store), "--tiny", "--presets", "baseline",
             "--limit", "1"]
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and "NO-RAY-OK" in out.stdout, out.stderr[-3000:]
     assert len(_q(store, "select * from samples")) == 1
     # Ray not installed: --ray fails before anything runs, with the install line
@@ -234,3 +267,18 @@ def test_plain_capture_does_not_import_ray_and_missing_ray_is_a_clear_error(data
     out = subprocess.run([sys.executable, "-c", blocked, *args, "--store", str(tmp_path / "s2"), "--ray"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "pip install 'ray==" in out.stderr, out.stderr[-3000:]
+
+
+def test_an_actor_without_the_drivers_store_or_code_refuses_to_start(tmp_path):
+    from fastface.sweep import SweepSpec
+    from fastface.sweep_ray import CaptureWorker
+
+    def never(checkpoint):
+        raise AssertionError("must not load anything")
+
+    with pytest.raises(FileNotFoundError, match="shared filesystem mounted at the same path"):
+        CaptureWorker(SweepSpec(**SPEC), str(tmp_path / "store"), never, "ray0", marker=str(tmp_path / "x.driver"))
+    assert not (tmp_path / "store").exists()  # nothing created on the wrong filesystem
+    with pytest.raises(RuntimeError, match="other fastface/probes/store code"):
+        CaptureWorker(SweepSpec(**SPEC), str(tmp_path / "store"), never, "ray0", code="0" * 40)
+    assert not (tmp_path / "store").exists()
