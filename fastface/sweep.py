@@ -8,7 +8,8 @@ A sample that fails (no face in its ID photo, out of memory, ...) is committed a
 row with its error, and the sweep goes on.
 
 Seeds are per sample (``seed + index of the (identity, prompt) pair``), so a sample's image
-does not depend on which samples ran before it or on which worker ran it. The paper's
+does not depend on which samples ran before it or on which worker ran it (a ``--worker i/n``
+process or a Ray actor: :mod:`fastface.sweep_ray`). The paper's
 release instead draws from one generator seeded 50 and consumed sequentially over the
 dataset; that makes every image depend on the order of the whole sweep.
 """
