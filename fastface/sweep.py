@@ -205,7 +205,7 @@ def begin_runs(writer, spec: SweepSpec, dataset: Dataset, plans: list[RunPlan],
     return todo
 
 
-def finish_run(writer, store_path: str, plan: RunPlan, n_failed: int, compact: bool) -> str:
+def finish_run(writer, store_path: str, plan: RunPlan, n_failed: int | None, compact: bool) -> str:
     """Record the run's status ("completed" once every sample is committed, by anyone) and
     compact a completed run; returns the status."""
     n_done = len(writer.done_sample_keys(plan.run_id))
@@ -251,6 +251,9 @@ def run_sweep(
     plans = plan_runs(spec, dataset)
     writer = StoreWriter(store_path, worker_id=f"w{worker[0]}of{worker[1]}")
     todo = begin_runs(writer, spec, dataset, plans, worker)
+    for plan in plans:  # nothing left here: begin_run marked it running, record its real status
+        if not todo[plan.run_id]:
+            finish_run(writer, store_path, plan, None, compact=False)
     total = sum(len(v) for v in todo.values())
     counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)

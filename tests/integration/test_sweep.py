@@ -72,6 +72,7 @@ def test_sweep_writes_resumes_and_records_failures(dataset, tmp_path):
     # the same command again resumes: nothing new, nothing duplicated
     assert cli(_capture_args(dataset, store)) == 0
     assert len(_q(store, "select * from samples")) == total
+    assert (_q(store, "select status from runs").status == "completed").all()  # not left 'running'
 
 
 def _popen_capture(dataset, store, *extra):
