@@ -14,16 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny CPU models on a shared 2-core machine: one intra-op thread avoids oversubscription
-    (a tiny capture takes ~22 s instead of ~85 s under load)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 PROMPTS_REAL = ["a photo of a person in a park", "a close-up portrait of a person"]

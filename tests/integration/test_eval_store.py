@@ -19,16 +19,6 @@ if str(ROOT) not in sys.path:
 
 from store.records import RunRecord, SampleRecord, sample_key  # noqa: E402
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny CPU models on a shared 2-core machine: one intra-op thread avoids oversubscription
-    (a tiny capture takes ~22 s instead of ~85 s under load)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 STYLE = "watercolor painting; Person in a garden"

@@ -16,16 +16,6 @@ from fastface.evaluation.clip_scores import (AESTHETIC_FILE, AESTHETIC_REPOS, CL
 from fastface.evaluation.models import CLIP_MEAN, CLIP_STD, ModelUnavailable, clip_preprocess, files_sha8
 from fastface.evaluation.tiny import build_tiny_eval_world
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny CPU models on a shared 2-core machine: one intra-op thread avoids oversubscription
-    (a tiny capture takes ~22 s instead of ~85 s under load)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 MLP_SHAPES = {"layers.0.weight": (1024, 768), "layers.0.bias": (1024,), "layers.2.weight": (128, 1024),
