@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from fastface.distributed import add_ray_arguments
+
 DEMO_STORE = "runs/demo-store"
 
 
@@ -45,16 +47,7 @@ def add_capture(sub) -> None:
     p.add_argument("--seed", type=int, default=50, help="base seed; sample i uses seed + i")
     p.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th sample from i (several GPUs)")
     p.add_argument("--no-compact", action="store_true", help="keep one Parquet folder per sample (no compaction)")
-    ray = p.add_argument_group("Ray (several GPUs or nodes; see the README)")
-    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                     help="run the samples on Ray actors: no ADDRESS starts a local cluster (or joins RAY_ADDRESS), "
-                          "'auto' joins the cluster of 'ray start' on this machine, or give host:port / ray://host:port")
-    ray.add_argument("--ray-actors", type=int, help="actors, each loading the pipeline once "
-                     "(default: one per GPU of the cluster, else 1)")
-    ray.add_argument("--ray-gpus-per-actor", type=float,
-                     help="GPUs per actor (default: 1 when the cluster has GPUs, else 0)")
-    ray.add_argument("--ray-cpus-per-actor", type=int, default=1,
-                     help="CPUs per actor, also its torch threads (default 1)")
+    add_ray_arguments(p, loads="the pipeline")
     _model_args(p)
     p.set_defaults(func=cmd_capture)
 

@@ -55,28 +55,15 @@ class CaptureWorker:
 
     def __init__(self, spec: SweepSpec, store_path: str, load: Callable[[str], object], worker_id: str,
                  threads: int | None = None, marker: str | None = None, code: str | None = None):
+        from fastface.distributed import check_node, quiet_progress_bars
         from store.writer import StoreWriter
 
-        if code is not None:
-            from fastface.distributed import source_fingerprint
-
-            if source_fingerprint() != code:
-                import fastface
-
-                raise RuntimeError(
-                    f"Ray worker {worker_id} on host {socket.gethostname()} imports other fastface/probes/store code "
-                    f"({os.path.dirname(fastface.__file__)}) than the driver: install the same version on every node "
-                    "(Ray workers import what is installed on their node, plus the driver's working directory)")
+        check_node(store_path, worker_id, marker=marker, code=code)
         if threads:
             import torch
 
             torch.set_num_threads(int(threads))
-        if marker is not None and not os.path.exists(marker):  # before StoreWriter creates anything
-            raise FileNotFoundError(
-                f"store {store_path}: Ray worker {worker_id} on host {socket.gethostname()} does not see the driver's "
-                f"store there (no {os.path.basename(marker)}): with --ray the store must be on a shared filesystem "
-                "mounted at the same path on every node")
-        _quiet_progress_bars()
+        quiet_progress_bars()
         self.spec, self.load, self.worker_id = spec, load, worker_id
         self.writer = StoreWriter(store_path, worker_id=worker_id)
         self.checkpoint = None
@@ -116,16 +103,6 @@ class CaptureWorker:
     def close(self) -> None:
         self._close_capture()
         self.writer.close()
-
-
-def _quiet_progress_bars() -> None:
-    """Loading bars of every actor would interleave with the driver's sweep bar."""
-    for name in ("diffusers", "transformers"):
-        try:
-            mod = __import__(f"{name}.utils.logging", fromlist=["disable_progress_bar"])
-            mod.disable_progress_bar()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _setup(spec: SweepSpec, store_path: str, load: Callable[[str], object], marker: str, code: str,

@@ -24,7 +24,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .db import RAW_TABLES, INSERT_SQL, load_migrations, open_store, schema_version, typed_memory_connection
+from .db import (INSERT_SQL, RAW_TABLES, load_migrations, open_store, schema_version, typed_memory_connection,
+                 write_table)
 from .layout import Layout, key_of, publish, remove_dir, validate_id
 from .records import utcnow
 
@@ -56,7 +57,8 @@ class CompactResult:
     n_cleaned: int = 0                                   # leftovers of an interrupted compaction removed
 
 
-def _manifest_dirs(layout: Layout, run_id: str) -> set[str]:
+def merged_dir_names(layout: Layout, run_id: str) -> set[str]:
+    """Names of the sample/metrics directories that the run's segment manifests list."""
     names: set[str] = set()
     for seg in layout.segment_dirs(run_id):
         f = seg / "manifest.parquet"
@@ -67,7 +69,7 @@ def _manifest_dirs(layout: Layout, run_id: str) -> set[str]:
 
 def finish_pending(layout: Layout, run_id: str) -> int:
     """Remove directories that a segment manifest lists as merged (interrupted compaction)."""
-    merged = _manifest_dirs(layout, run_id)
+    merged = merged_dir_names(layout, run_id)
     n = 0
     for d in layout.sample_dirs(run_id) + layout.metrics_dirs(run_id):
         if d.name in merged:
@@ -103,9 +105,8 @@ def _build_segment(layout: Layout, run_id: str, dirs: list[Path]) -> tuple[Path,
         con.register("incoming", pa.Table.from_pylist(manifest))
         con.execute(INSERT_SQL["manifest"]).fetchall()
         for t in (*_TABLES, "manifest"):
-            rel = con.table(RAW_TABLES[t])
-            if t == "manifest" or rel.count("*").fetchall()[0][0]:
-                rel.write_parquet(str(tmp / f"{t}.parquet"), compression="zstd")
+            if t == "manifest" or con.table(RAW_TABLES[t]).count("*").fetchall()[0][0]:
+                write_table(con, t, tmp / f"{t}.parquet")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,8 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import encode
-from .db import INSERT_SQL, RAW_TABLES, load_migrations, open_store, schema_version, typed_memory_connection
+from .db import INSERT_SQL, load_migrations, open_store, schema_version, typed_memory_connection, write_table
 from .layout import HOST, Layout, StoreError, key_of, publish, sweep_tmp, validate_id
 from .records import (STATUSES, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
                       SiteRecord, utcnow)
@@ -131,7 +130,7 @@ class StoreWriter:
     def _copy_out(self, tables: Iterable[str], directory) -> None:
         """COPY each (non-empty) typed table to <directory>/<table>.parquet (zstd)."""
         for t in tables:
-            self._con.table(RAW_TABLES[t]).write_parquet(str(directory / f"{t}.parquet"), compression="zstd")
+            write_table(self._con, t, directory / f"{t}.parquet")
 
     def _commit(self, build, target) -> bool:
         """Run build(tmp_dir) inside a transaction that is rolled back afterwards (the typed
@@ -167,7 +166,7 @@ class StoreWriter:
         if existing is None:
             def build(tmp):
                 self._insert("runs", [row])
-                self._con.table(RAW_TABLES["runs"]).write_parquet(str(tmp / "run.parquet"), compression="zstd")
+                write_table(self._con, "runs", tmp / "run.parquet")
                 (tmp / "events").mkdir()
             self._commit(build, self.layout.run_dir(run.run_id))  # False: another process won
             existing = self._read_run(run.run_id)
@@ -198,7 +197,7 @@ class StoreWriter:
         self._con.begin()
         try:
             self._insert("run_events", [event])
-            self._con.table(RAW_TABLES["run_events"]).write_parquet(str(tmp), compression="zstd")
+            write_table(self._con, "run_events", tmp)
         finally:
             self._con.rollback()
         publish(tmp, self.layout.run_dir(run_id) / "events" / name, durable=self.durable)
@@ -213,6 +212,12 @@ class StoreWriter:
     # ------------------------------------------------------------ samples
     def compacted_sample_keys(self, run_id: str) -> set[str]:
         return compacted_sample_keys(self.layout, run_id, self._manifests)
+
+    def _merged_dirs(self, run_id: str) -> set[str]:
+        """Names of the directories that the run's segments merged (their manifests)."""
+        from .compact import merged_dir_names
+
+        return merged_dir_names(self.layout, run_id)
 
     def done_sample_keys(self, run_id: str) -> set[str]:
         """Keys of the committed samples of a run (ok or failed; compacted ones included)."""
@@ -252,23 +257,37 @@ class StoreWriter:
             self._sites_written.update((run_id, s.site) for s in new_sites)
         return ok
 
-    def add_metrics(self, run_id: str, sample_key: str, metrics: Sequence[MetricRecord]) -> None:
+    def add_metrics(self, run_id: str, sample_key: str, metrics: Sequence[MetricRecord], *,
+                    commit_id: str | None = None) -> bool:
         """Metrics computed after the sample was committed (an evaluator).  Written atomically
         to data/run=<id>/metrics=<ts>-<uuid>/metrics.parquet; the metrics view keeps, per
-        (run_id, sample_key, name, model), the row with the latest created_at."""
+        (run_id, sample_key, name, model), the row with the latest created_at.
+
+        ``commit_id`` (letters, digits, '.', '-', '_'): the directory is metrics=<commit_id>, and a
+        second commit with the same id (a retried evaluation) is discarded: returns False.
+        Returns True when written."""
         self._require_run(run_id)
         if sample_key not in self.done_sample_keys(run_id):
             raise StoreError(f"sample {sample_key!r} of run {run_id!r} is not committed")
         if not metrics:
-            return
+            return False
         now = utcnow()
         base = {"run_id": run_id, "sample_key": sample_key, "schema_version": self.schema_version,
                 "created_at": now}
-        target = self.layout.run_data(run_id) / f"metrics={now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:12]}"
+        if commit_id is not None:
+            validate_id("commit_id", commit_id)
+            target = self.layout.run_data(run_id) / f"metrics={commit_id}"
+            if target.name in self._merged_dirs(run_id):  # committed, then compacted into a segment
+                return False
+        else:
+            target = self.layout.run_data(run_id) / f"metrics={now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:12]}"
 
         def build(tmp):
             self._insert("metrics", [m.row() for m in metrics], base)
             self._copy_out(["metrics"], tmp)
 
-        if not self._commit(build, target):
+        if self._commit(build, target):
+            return True
+        if commit_id is None:
             raise StoreError(f"metrics directory {target.name} exists")  # uuid collision: impossible
+        return False

@@ -2,6 +2,7 @@
 
     fastface evaluate --store PATH [--run ID ...] [--metrics id,ffc,face-size,id-dlib,clip,ae,ir,fsc]
                       [--tiny] [--device cuda] [--weights-root DIR] [--face-backend insightface]
+                      [--ray [ADDRESS] [--ray-actors N]]
     fastface import   --store PATH --images DIR --config CONFIG.json --dataset DIR
                       [--run-id ID] [--checkpoint NAME] [--pattern '{index}.png']
     fastface report   --store PATH --out DIR [--run ID ...] [--baseline-preset baseline]
@@ -46,6 +47,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--image-reward-model", help="Hub id or path with ImageReward.pt + med_config.json")
     p.add_argument("--dry-run", action="store_true", help="only count what would be computed")
     p.add_argument("--no-progress", action="store_true")
+    from fastface.distributed import add_ray_arguments
+
+    add_ray_arguments(p, loads="the evaluation models")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -57,8 +61,15 @@ def cmd_evaluate(args) -> int:
                      insightface_root=args.insightface_root, tiny=args.tiny, id_photos=args.id_photos,
                      batch_size=args.batch_size, clip_model=args.clip_model, aesthetic_model=args.aesthetic_model,
                      image_reward_model=args.image_reward_model)
-    summary = evaluate_store(args.store, cfg, runs=_runs(args.run), progress=not args.no_progress,
-                             dry_run=args.dry_run)
+    if args.ray is not None and not args.dry_run:  # Ray is imported on this path only
+        from fastface.evaluation.evaluate_ray import evaluate_store_ray
+
+        summary = evaluate_store_ray(args.store, cfg, runs=_runs(args.run), progress=not args.no_progress,
+                                     address=args.ray or None, actors=args.ray_actors,
+                                     gpus_per_actor=args.ray_gpus_per_actor, cpus_per_actor=args.ray_cpus_per_actor)
+    else:  # --dry-run only counts: it runs here, Ray or not
+        summary = evaluate_store(args.store, cfg, runs=_runs(args.run), progress=not args.no_progress,
+                                 dry_run=args.dry_run)
     if args.dry_run:
         print(f"dry run: {summary.n_samples} ok samples, {summary.n_samples - summary.n_complete} need metrics")
         for k, v in sorted(summary.planned.items()):

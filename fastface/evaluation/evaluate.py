@@ -106,11 +106,17 @@ class EvalSummary:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     planned: Counter = field(default_factory=Counter)      # "name model" -> rows to compute
+    duplicates: int = 0            # samples whose metrics a retried batch had committed already
+    ray: dict | None = None        # --ray: actors, actor_deaths, resubmitted (batches)
 
     def lines(self) -> list[str]:
         out = [f"runs: {len(self.runs)}; ok samples: {self.n_samples}; already complete: {self.n_complete}; "
                f"evaluated now: {self.n_evaluated}; metric rows written: {self.n_rows} ({self.seconds:.1f} s)"]
         out += [f"  {k}: {v}" for k, v in sorted(self.per_metric.items())]
+        if self.ray is not None:
+            out.append(f"ray: {self.ray['actors']} actors, {self.ray['actor_deaths']} died, "
+                       f"{self.ray['resubmitted']} batches resubmitted, {self.duplicates} samples evaluated twice "
+                       "and committed once")
         out += [f"note: {n}" for n in self.notes]
         if self.problems:
             out.append(f"not computed (will be retried by the next run): {sum(self.problems.values())}")
@@ -339,6 +345,51 @@ def plan(con, evaluator: Evaluator, runs: list[str]) -> tuple[list[SampleWork], 
     return work, len(samples)
 
 
+def evaluate_batch(con, ev: Evaluator, writer, batch: list[SampleWork], summary: EvalSummary, *,
+                   idempotent: bool = False) -> None:
+    """Read the images of ``batch``, compute its missing metrics, commit them (one
+    ``add_metrics`` per sample) and count what was done in ``summary``.
+
+    ``idempotent``: each sample's commit gets a name derived from the sample and its metric
+    keys, so evaluating the same batch twice (a Ray actor died after committing it and the batch
+    was retried elsewhere) commits it once; the second commit counts in ``summary.duplicates``."""
+    from store.queries import run_query
+
+    ready = []
+    for w in batch:
+        row = w.row
+        img = run_query(con, "sample_image", run_id=row["run_id"], sample_key=row["sample_key"])
+        try:
+            w.image = decode_png(img["image_png"].iloc[0])
+        except Exception as e:  # noqa: BLE001  a damaged image: report, go on
+            summary.problems[f"image of {row['run_id']}/{row['sample_key']} unreadable: "
+                             f"{type(e).__name__}: {e}"] += 1
+            continue
+        ready.append(w)
+    records = ev.compute(ready, summary.problems)
+    for w, recs in zip(ready, records):
+        w.image = None
+        if not recs:
+            continue
+        commit_id = metrics_commit_id(w.row, recs) if idempotent else None
+        if writer.add_metrics(w.row["run_id"], w.row["sample_key"], recs, commit_id=commit_id) is False:
+            summary.duplicates += 1
+            continue
+        summary.n_evaluated += 1
+        summary.n_rows += len(recs)
+        for r in recs:
+            summary.per_metric[f"{r.name} {r.model}"] += 1
+
+
+def metrics_commit_id(row: dict, recs) -> str:
+    """A name for one sample's metric commit that depends only on the sample and its keys."""
+    import hashlib
+
+    keys = sorted(f"{r.name}\0{r.model}" for r in recs)
+    text = "\n".join([row["run_id"], row["sample_key"], *keys])
+    return "eval-" + hashlib.sha1(text.encode()).hexdigest()[:24]
+
+
 def evaluate_store(store_path, cfg: EvalConfig, *, runs: Sequence[str] | None = None, progress: bool = True,
                    dry_run: bool = False, echo: Callable[[str], None] = print,
                    evaluator: Evaluator | None = None) -> EvalSummary:
@@ -346,7 +397,6 @@ def evaluate_store(store_path, cfg: EvalConfig, *, runs: Sequence[str] | None = 
     from tqdm import tqdm
 
     from store.db import connect_read_only
-    from store.queries import run_query
     from store.writer import StoreWriter
 
     t0 = time.perf_counter()
@@ -369,28 +419,8 @@ def evaluate_store(store_path, cfg: EvalConfig, *, runs: Sequence[str] | None = 
         try:
             for start in range(0, len(work), cfg.batch_size):
                 batch = work[start:start + cfg.batch_size]
-                ready = []
-                for w in batch:
-                    row = w.row
-                    img = run_query(con, "sample_image", run_id=row["run_id"], sample_key=row["sample_key"])
-                    try:
-                        w.image = decode_png(img["image_png"].iloc[0])
-                    except Exception as e:  # noqa: BLE001  a damaged image: report, go on
-                        summary.problems[f"image of {row['run_id']}/{row['sample_key']} unreadable: "
-                                         f"{type(e).__name__}: {e}"] += 1
-                        bar.update(1)
-                        continue
-                    ready.append(w)
-                records = ev.compute(ready, summary.problems)
-                for w, recs in zip(ready, records):
-                    if recs:
-                        writer.add_metrics(w.row["run_id"], w.row["sample_key"], recs)
-                        summary.n_evaluated += 1
-                        summary.n_rows += len(recs)
-                        for r in recs:
-                            summary.per_metric[f"{r.name} {r.model}"] += 1
-                    w.image = None
-                    bar.update(1)
+                evaluate_batch(con, ev, writer, batch, summary)
+                bar.update(len(batch))
         finally:
             bar.close()
             writer.close()

@@ -169,11 +169,11 @@ def test_evaluate_resumes_after_an_interruption(pristine, evaluator, tmp_path, m
     real = StoreWriter.add_metrics
     calls = {"n": 0}
 
-    def flaky(self, run_id, key, metrics):
+    def flaky(self, run_id, key, metrics, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("simulated Ctrl-C")
-        return real(self, run_id, key, metrics)
+        return real(self, run_id, key, metrics, **kw)
 
     monkeypatch.setattr(StoreWriter, "add_metrics", flaky)
     with pytest.raises(KeyboardInterrupt):

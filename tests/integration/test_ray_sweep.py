@@ -2,7 +2,7 @@
 (nothing lost, nothing twice), resume, two writers racing for one sample, the generic actor
 pool's retries, and the plain path without Ray.
 
-One local Ray cluster (2 CPUs, no dashboard) for the module; the capture runs on the tiny world.
+One local Ray cluster (2 CPUs, no dashboard; tests/integration/conftest.py) for the module; the capture runs on the tiny world.
 """
 from __future__ import annotations
 
@@ -24,16 +24,6 @@ from fastface.pipeline import load_pipeline
 ray = pytest.importorskip("ray")
 
 LIMIT = 3  # (identity, prompt) pairs; x 2 presets = 6 samples
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
