@@ -22,8 +22,9 @@ directly is observed too) and, on exit, in a ``finally`` that also runs when gen
 4. verifies that the UNet's attention processors are the very objects they were at entry.
 
 Per observed (site, stage) the probe selects the spec's branch rows by name from
-``ctx.layout``, its tokens and heads, area-downsamples, summarises and quantises on the device
-(:mod:`probes.reduce`); per denoising step it queues ONE packed device-to-host copy
+``ctx.layout``, its tokens and heads and area-downsamples on the device; at the end of each
+denoising step it summarises and quantises the step's maps, one batched call per map size
+(:mod:`probes.reduce`), and queues ONE packed device-to-host copy
 (:mod:`probes.transfer`), synchronised at the next step or at :meth:`Probe.finish_sample`.
 Nothing but the reduced maps of the current step stays on the device.
 """
@@ -104,9 +105,7 @@ class Probe:
     # --- sample state ----------------------------------------------------------------------
     def _reset(self) -> None:
         self._entries: list[_Entry] = []
-        self._stats: list[torch.Tensor] = []
-        self._hists: list[torch.Tensor] = []
-        self._data: list[torch.Tensor] = []
+        self._maps: list[torch.Tensor] = []  # the current step's reduced maps, one tensor per entry
         self._step: int | None = None
         self._done: list[_Step] = []
         self._seen: set[tuple[str, int, str]] = set()
@@ -151,11 +150,7 @@ class Probe:
             grid = self._grid(self.sites[site], ctx, attn.shape[2])
             maps = R.as_maps(x, grid)  # [branches * heads * tokens, h, w] float32
             maps = R.downsample(maps, R.target_size(*grid, self.spec.resolution))
-            stats, hist = R.summarise(maps)
-            self._stats.append(stats)
-            self._hists.append(hist)
-            if self._encoding != "none":
-                self._data.append(R.quantise(maps, self._encoding)[0])
+            self._maps.append(maps)  # summarised with the step's other maps of this size (_end_step)
         self._entries.append(_Entry(site, ctx.step, float(ctx.timestep), stage, tuple(present), x.shape[1],
                                     maps.shape[1], maps.shape[2]))
 
@@ -175,11 +170,12 @@ class Probe:
             return
         if self._done:
             self._done[-1].transfer.wait()
+        stats, hists, data = summarise_step(self._maps, self._encoding)
         n_maps = sum(e.n_maps for e in self._entries) * len(self._tokens)
-        n_data = sum(int(d.numel()) for d in self._data)
-        packed = pack(self._stats, self._hists, self._data)
+        n_data = sum(int(d.numel()) for d in data)
+        packed = pack(stats, hists, data)
         self._done.append(_Step(self._entries, Transfer.start(packed), n_maps, n_data))
-        self._entries, self._stats, self._hists, self._data = [], [], [], []
+        self._entries, self._maps = [], []
 
     # --- sample end ----------------------------------------------------------------------------
     def finish_sample(self, sample_key: str) -> list:
@@ -260,6 +256,31 @@ class Probe:
             self.discard_sample()
             raise
         return result, self.finish_sample(sample_key)
+
+
+def summarise_step(maps: list[torch.Tensor], encoding: str) -> tuple[list, list, list]:
+    """Summaries, histograms and encoded data of one step's maps (``[n_i, h_i, w_i]`` each), in
+    the input order. Maps of one size are summarised in one batched call: a step of the full SDXL
+    UNet has 70 probed sites but 3 map sizes, so this launches ~20x fewer device kernels than
+    summarising each site where it is observed."""
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(maps):
+        groups.setdefault(tuple(m.shape[1:]), []).append(i)
+    stats: list = [None] * len(maps)
+    hists: list = [None] * len(maps)
+    data: list = [None] * len(maps) if encoding != "none" else []
+    for idx in groups.values():
+        batch = maps[idx[0]] if len(idx) == 1 else torch.cat([maps[i] for i in idx])
+        sizes = [maps[i].shape[0] for i in idx]
+        s, h = R.summarise(batch)
+        parts = [s.split(sizes), h.split(sizes)]
+        if encoding != "none":
+            parts.append(R.quantise(batch, encoding)[0].split(sizes))
+        for k, i in enumerate(idx):
+            stats[i], hists[i] = parts[0][k], parts[1][k]
+            if encoding != "none":
+                data[i] = parts[2][k]
+    return stats, hists, data
 
 
 @contextmanager

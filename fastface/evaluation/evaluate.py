@@ -392,8 +392,10 @@ def metrics_commit_id(row: dict, recs) -> str:
 
 def evaluate_store(store_path, cfg: EvalConfig, *, runs: Sequence[str] | None = None, progress: bool = True,
                    dry_run: bool = False, echo: Callable[[str], None] = print,
-                   evaluator: Evaluator | None = None) -> EvalSummary:
-    """Evaluate (or resume evaluating) the runs of a store; returns what was done."""
+                   evaluator: Evaluator | None = None,
+                   on_batch: Callable[[int, int], None] | None = None) -> EvalSummary:
+    """Evaluate (or resume evaluating) the runs of a store; returns what was done.
+    ``on_batch(samples done, samples to do)`` is called after each batch (benchmarks)."""
     from tqdm import tqdm
 
     from store.db import connect_read_only
@@ -421,6 +423,8 @@ def evaluate_store(store_path, cfg: EvalConfig, *, runs: Sequence[str] | None = 
                 batch = work[start:start + cfg.batch_size]
                 evaluate_batch(con, ev, writer, batch, summary)
                 bar.update(len(batch))
+                if on_batch is not None:
+                    on_batch(start + len(batch), len(work))
         finally:
             bar.close()
             writer.close()

@@ -1,8 +1,13 @@
-"""Benchmark: capture throughput of the plain path (1 process) vs Ray with 1 and 2 actors, side by
-side in one run, on the tiny world (CPU), and the overhead of the Ray path at 1 worker.
+"""Benchmark: capture and evaluation throughput of the plain path (1 process) vs Ray with 1 and 2
+actors, side by side in one run, on the tiny world (CPU), and the overhead of the Ray path at 1 worker.
 
     python tests/benchmarks/bench_ray.py                       # 16 samples per sweep
     python tests/benchmarks/bench_ray.py --pairs 2 --repeats 2
+    python tests/benchmarks/bench_ray.py --skip-capture        # evaluation only (one capture first)
+
+Evaluation: every metric of the tiny evaluation world (random-weight CLIP, aesthetic head and
+ImageReward; dlib faces) over a fresh copy of one captured store per mode, batches of 2 samples;
+"steady" is measured between the first and the last batch.
 
 Every sweep writes a fresh store with the same spec. Each worker (the plain process, each actor)
 uses 1 CPU thread, so the rows compare like with like (and produce identical images). Reported:
@@ -83,6 +88,88 @@ def run_ray(root: Path, pairs: int | None, actors: int, tag: str) -> dict:
     return {"wall": time.perf_counter() - t0, "stamps": stamps, "written": counts["written"]}
 
 
+EVAL = dict(tiny=True, device="cpu", batch_size=2)  # every metric, the tiny evaluation world
+
+
+def eval_child(store: str, out: str) -> None:
+    """Runs in a fresh process: the plain evaluation of a copy of a captured store."""
+    t0 = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(1)
+    from fastface.evaluation.evaluate import EvalConfig, Evaluator, evaluate_store
+
+    cfg = EvalConfig(**EVAL)
+    ev = Evaluator(cfg)
+    stamps: list[float] = []
+    s = evaluate_store(store, cfg, progress=False, evaluator=ev,
+                       on_batch=lambda done, total: stamps.append((time.perf_counter() - t0, done)))
+    Path(out).write_text(json.dumps({"stamps": stamps, "samples": s.n_evaluated, "rows": s.n_rows}))
+
+
+def run_eval_plain(store: Path, out: Path) -> dict:
+    t0 = time.perf_counter()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, str(HERE), "--eval-child", str(store), str(out)], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    data = json.loads(out.read_text())
+    return {"wall": time.perf_counter() - t0, **data}
+
+
+def run_eval_ray(store: Path, actors: int) -> dict:
+    from fastface.evaluation.evaluate import EvalConfig
+    from fastface.evaluation.evaluate_ray import evaluate_store_ray
+
+    stamps: list = []
+    t0 = time.perf_counter()
+
+    def hook(pool, stats):
+        stamps.append((time.perf_counter() - t0, None))
+
+    s = evaluate_store_ray(store, EvalConfig(**EVAL), progress=False, actors=actors, hook=hook)
+    return {"wall": time.perf_counter() - t0, "stamps": stamps, "samples": s.n_evaluated, "rows": s.n_rows}
+
+
+def eval_rates(r: dict) -> tuple[float, float, float]:
+    """(end-to-end samples/s, steady samples/s after the first batch, time of the first batch)."""
+    s = [t for t, _ in r["stamps"]]
+    per_batch = r["samples"] / max(len(s), 1)
+    steady = per_batch * (len(s) - 1) / (s[-1] - s[0]) if len(s) > 1 and s[-1] > s[0] else float("nan")
+    return r["samples"] / r["wall"], steady, s[0] if s else float("nan")
+
+
+def bench_evaluate(root: Path, captured: Path, repeats: int) -> None:
+    """Plain evaluation vs Ray with 1 and 2 actors, each on a fresh copy of one captured store."""
+    import shutil
+
+    modes = ["plain, 1 process", "ray, 1 actor", "ray, 2 actors"]
+    results: dict[str, list[dict]] = {m: [] for m in modes}
+    for rep in range(repeats):
+        for i, name in enumerate(modes if rep % 2 == 0 else list(reversed(modes))):
+            store = root / f"eval-{rep}-{i}"
+            shutil.copytree(captured, store)
+            if name.startswith("plain"):
+                r = run_eval_plain(store, root / f"eval-{rep}-{i}.json")
+            else:
+                r = run_eval_ray(store, 1 if "1 actor" in name else 2)
+            results[name].append(r)
+            print(f"  [{rep}] evaluate {name:17s} {r['samples']:3d} samples, {r['rows']} rows in {r['wall']:6.1f} s",
+                  flush=True)
+    print(f"\nevaluation (every metric, tiny evaluation world, batches of {EVAL['batch_size']} samples)")
+    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {'1st batch s':>11s} {'e2e samples/s':>14s} "
+          f"{'steady samples/s':>17s}")
+    summary = {}
+    for name, rs in results.items():
+        e2e, steady, first = (sum(eval_rates(r)[k] for r in rs) / len(rs) for k in range(3))
+        wall = sum(r["wall"] for r in rs) / len(rs)
+        summary[name] = (e2e, steady)
+        print(f"{name:18s} {rs[0]['samples']:7d} {wall:7.1f} {first:11.1f} {e2e:14.3f} {steady:17.3f}")
+    (pe, ps), (re_, rs_), (r2e, r2s) = summary.values()
+    print(f"overhead of Ray at 1 worker (time per sample, ray 1 actor / plain): end-to-end {pe / re_:.2f}x, "
+          f"steady {ps / rs_:.2f}x")
+    print(f"speed-up of 2 actors over 1 actor: end-to-end {r2e / re_:.2f}x, steady {r2s / rs_:.2f}x")
+
+
 def rates(r: dict) -> tuple[float, float, float]:
     n, s = len(r["stamps"]), r["stamps"]
     e2e = r["written"] / r["wall"]
@@ -90,12 +177,36 @@ def rates(r: dict) -> tuple[float, float, float]:
     return e2e, steady, s[0]
 
 
+def report_capture(results: dict) -> None:
+    print(f"\ncapture ({len(results['plain, 1 process'][0]['stamps'])} samples per sweep)")
+    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {'1st sample s':>12s} {'e2e samples/s':>14s} "
+          f"{'steady samples/s':>17s}")
+    summary = {}
+    for name, rs in results.items():
+        e2e = sum(rates(r)[0] for r in rs) / len(rs)
+        steady = sum(rates(r)[1] for r in rs) / len(rs)
+        first = sum(rates(r)[2] for r in rs) / len(rs)
+        wall = sum(r["wall"] for r in rs) / len(rs)
+        summary[name] = (e2e, steady)
+        print(f"{name:18s} {rs[0]['written']:7d} {wall:7.1f} {first:12.1f} {e2e:14.3f} {steady:17.3f}")
+    (pe, ps), (re_, rs_), (r2e, r2s) = summary.values()
+    print(f"overhead of Ray at 1 worker (time per sample, ray 1 actor / plain): end-to-end {pe / re_:.2f}x, "
+          f"steady {ps / rs_:.2f}x")
+    print(f"speed-up of 2 actors over 1 actor: end-to-end {r2e / re_:.2f}x, steady {r2s / rs_:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=None, help="(identity, prompt) pairs (default: all 4 -> 16 samples)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--skip-capture", action="store_true", help="only the evaluation benchmark")
+    ap.add_argument("--skip-evaluate", action="store_true", help="only the capture benchmark")
     ap.add_argument("--plain-child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--eval-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.eval_child:
+        eval_child(*args.eval_child)
+        return
     if args.plain_child:
         root, store, pairs, out = args.plain_child
         plain_child(root, store, int(pairs) or None, out)
@@ -117,7 +228,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
             root = Path(tmp)
             spec_and_dataset(root, args.pairs)
-            for rep in range(args.repeats):
+            for rep in range(0 if args.skip_capture else args.repeats):
                 order = list(results) if rep % 2 == 0 else list(reversed(results))
                 for name in order:
                     tag = f"{rep}-{list(results).index(name)}"
@@ -127,24 +238,15 @@ def main() -> None:
                         r = run_ray(root, args.pairs, 1 if "1 actor" in name else 2, tag)
                     results[name].append(r)
                     print(f"  [{rep}] {name:17s} {r['written']:3d} samples in {r['wall']:6.1f} s", flush=True)
+            if not args.skip_capture:
+                report_capture(results)
+            if not args.skip_evaluate:
+                captured = root / "store-0-0"
+                if not captured.exists():
+                    run_plain(root, args.pairs, "0-0")
+                bench_evaluate(root, captured, args.repeats)
     finally:
         ray.shutdown()
-    print()
-    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {'1st sample s':>12s} {'e2e samples/s':>14s} "
-          f"{'steady samples/s':>17s}")
-    summary = {}
-    for name, rs in results.items():
-        e2e = sum(rates(r)[0] for r in rs) / len(rs)
-        steady = sum(rates(r)[1] for r in rs) / len(rs)
-        first = sum(rates(r)[2] for r in rs) / len(rs)
-        wall = sum(r["wall"] for r in rs) / len(rs)
-        summary[name] = (e2e, steady)
-        print(f"{name:18s} {rs[0]['written']:7d} {wall:7.1f} {first:12.1f} {e2e:14.3f} {steady:17.3f}")
-    (pe, ps), (re_, rs_), (r2e, r2s) = summary.values()
-    print()
-    print(f"overhead of Ray at 1 worker (time per sample, ray 1 actor / plain): end-to-end {pe / re_:.2f}x, "
-          f"steady {ps / rs_:.2f}x")
-    print(f"speed-up of 2 actors over 1 actor: end-to-end {r2e / re_:.2f}x, steady {r2s / rs_:.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 
