@@ -3,11 +3,12 @@ actors, side by side in one run, on the tiny world (CPU), and the overhead of th
 
     python tests/benchmarks/bench_ray.py                       # 16 samples per sweep
     python tests/benchmarks/bench_ray.py --pairs 2 --repeats 2
-    python tests/benchmarks/bench_ray.py --skip-capture        # evaluation only (one capture first)
+    python tests/benchmarks/bench_ray.py --skip-capture        # evaluation only
 
 Evaluation: every metric of the tiny evaluation world (random-weight CLIP, aesthetic head and
-ImageReward; dlib faces) over a fresh copy of one captured store per mode, batches of 2 samples;
-"steady" is measured between the first and the last batch.
+ImageReward; dlib faces and embeddings) over a fresh copy of one store of 96 samples with real faces
+(crops of skimage's astronaut photo) per mode, batches of 8; "steady" is measured between the first
+and the last batch.
 
 Every sweep writes a fresh store with the same spec. Each worker (the plain process, each actor)
 uses 1 CPU thread, so the rows compare like with like (and produce identical images). Reported:
@@ -88,7 +89,41 @@ def run_ray(root: Path, pairs: int | None, actors: int, tag: str) -> dict:
     return {"wall": time.perf_counter() - t0, "stamps": stamps, "written": counts["written"]}
 
 
-EVAL = dict(tiny=True, device="cpu", batch_size=2)  # every metric, the tiny evaluation world
+EVAL = dict(tiny=True, device="cpu", batch_size=8)  # every metric, the tiny evaluation world
+
+
+def make_eval_store(root: Path, n: int) -> Path:
+    """A store of n samples with real faces (256 px crops of skimage's astronaut photo, shifted
+    per sample), half realistic and half stylistic prompts, the photo as the ID image: face
+    detection, embedding, CLIP and ImageReward all have work to do (tiny captures have no faces)."""
+    import numpy as np
+    from PIL import Image
+
+    from fastface.faces import sample_photos
+    from store.records import RunRecord, SampleRecord, sample_key
+    from store.writer import StoreWriter
+
+    photo = sample_photos()["astronaut"]
+    id_path = root / "astronaut.png"
+    Image.fromarray(photo).save(id_path)
+    store = root / "eval-store"
+    rng = np.random.default_rng(0)
+    with StoreWriter(store, worker_id="bench", durable=False) as w:
+        w.begin_run(RunRecord(run_id="bench-eval", config={"bench": "evaluate"}, preset="baseline",
+                              checkpoint="hyper", ip_scale=0.8, lora_scale=1.0, seed=0))
+        for i in range(n):
+            y, x = rng.integers(0, 60, size=2)
+            crop = Image.fromarray(photo[y:y + 400, 40 + x:440 + x]).resize((256, 256))
+            import io
+
+            buf = io.BytesIO()
+            crop.save(buf, format="PNG")
+            prompt = ("watercolor painting; Person in a garden" if i % 2 else "a photo of a person in a park") + f" {i}"
+            w.write_sample("bench-eval", SampleRecord(
+                sample_key=sample_key("astronaut", prompt, i), identity="astronaut", prompt=prompt,
+                category="stylistic" if i % 2 else "realistic", seed=i, image_png=buf.getvalue(), width=256,
+                height=256, id_image_path=str(id_path), sample_index=i))
+    return store
 
 
 def eval_child(store: str, out: str) -> None:
@@ -139,7 +174,7 @@ def eval_rates(r: dict) -> tuple[float, float, float]:
 
 
 def bench_evaluate(root: Path, captured: Path, repeats: int) -> None:
-    """Plain evaluation vs Ray with 1 and 2 actors, each on a fresh copy of one captured store."""
+    """Plain evaluation vs Ray with 1 and 2 actors, each on a fresh copy of one store."""
     import shutil
 
     modes = ["plain, 1 process", "ray, 1 actor", "ray, 2 actors"]
@@ -200,6 +235,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=None, help="(identity, prompt) pairs (default: all 4 -> 16 samples)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--skip-capture", action="store_true", help="only the evaluation benchmark")
+    ap.add_argument("--eval-samples", type=int, default=96, help="samples of the evaluation store (default 96)")
     ap.add_argument("--skip-evaluate", action="store_true", help="only the capture benchmark")
     ap.add_argument("--plain-child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--eval-child", nargs=2, help=argparse.SUPPRESS)
@@ -241,10 +277,7 @@ def main() -> None:
             if not args.skip_capture:
                 report_capture(results)
             if not args.skip_evaluate:
-                captured = root / "store-0-0"
-                if not captured.exists():
-                    run_plain(root, args.pairs, "0-0")
-                bench_evaluate(root, captured, args.repeats)
+                bench_evaluate(root, make_eval_store(root, args.eval_samples), args.repeats)
     finally:
         ray.shutdown()
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
