@@ -190,19 +190,8 @@ def bench_evaluate(root: Path, captured: Path, repeats: int) -> None:
             results[name].append(r)
             print(f"  [{rep}] evaluate {name:17s} {r['samples']:3d} samples, {r['rows']} rows in {r['wall']:6.1f} s",
                   flush=True)
-    print(f"\nevaluation (every metric, tiny evaluation world, batches of {EVAL['batch_size']} samples)")
-    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {'1st batch s':>11s} {'e2e samples/s':>14s} "
-          f"{'steady samples/s':>17s}")
-    summary = {}
-    for name, rs in results.items():
-        e2e, steady, first = (sum(eval_rates(r)[k] for r in rs) / len(rs) for k in range(3))
-        wall = sum(r["wall"] for r in rs) / len(rs)
-        summary[name] = (e2e, steady)
-        print(f"{name:18s} {rs[0]['samples']:7d} {wall:7.1f} {first:11.1f} {e2e:14.3f} {steady:17.3f}")
-    (pe, ps), (re_, rs_), (r2e, r2s) = summary.values()
-    print(f"overhead of Ray at 1 worker (time per sample, ray 1 actor / plain): end-to-end {pe / re_:.2f}x, "
-          f"steady {ps / rs_:.2f}x")
-    print(f"speed-up of 2 actors over 1 actor: end-to-end {r2e / re_:.2f}x, steady {r2s / rs_:.2f}x")
+    report(f"evaluation (every metric, tiny evaluation world, batches of {EVAL['batch_size']} samples)", results,
+           eval_rates, "samples", "1st batch s")
 
 
 def rates(r: dict) -> tuple[float, float, float]:
@@ -212,18 +201,17 @@ def rates(r: dict) -> tuple[float, float, float]:
     return e2e, steady, s[0]
 
 
-def report_capture(results: dict) -> None:
-    print(f"\ncapture ({len(results['plain, 1 process'][0]['stamps'])} samples per sweep)")
-    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {'1st sample s':>12s} {'e2e samples/s':>14s} "
+def report(title: str, results: dict, rate, count: str, first_label: str) -> None:
+    """Table of the modes (means over repeats of ``rate(r) = (e2e, steady, first)``) and the ratios."""
+    print(f"\n{title}")
+    print(f"{'mode':18s} {'samples':>7s} {'wall s':>7s} {first_label:>12s} {'e2e samples/s':>14s} "
           f"{'steady samples/s':>17s}")
     summary = {}
     for name, rs in results.items():
-        e2e = sum(rates(r)[0] for r in rs) / len(rs)
-        steady = sum(rates(r)[1] for r in rs) / len(rs)
-        first = sum(rates(r)[2] for r in rs) / len(rs)
+        e2e, steady, first = (sum(rate(r)[k] for r in rs) / len(rs) for k in range(3))
         wall = sum(r["wall"] for r in rs) / len(rs)
         summary[name] = (e2e, steady)
-        print(f"{name:18s} {rs[0]['written']:7d} {wall:7.1f} {first:12.1f} {e2e:14.3f} {steady:17.3f}")
+        print(f"{name:18s} {rs[0][count]:7d} {wall:7.1f} {first:12.1f} {e2e:14.3f} {steady:17.3f}")
     (pe, ps), (re_, rs_), (r2e, r2s) = summary.values()
     print(f"overhead of Ray at 1 worker (time per sample, ray 1 actor / plain): end-to-end {pe / re_:.2f}x, "
           f"steady {ps / rs_:.2f}x")
@@ -275,7 +263,8 @@ def main() -> None:
                     results[name].append(r)
                     print(f"  [{rep}] {name:17s} {r['written']:3d} samples in {r['wall']:6.1f} s", flush=True)
             if not args.skip_capture:
-                report_capture(results)
+                report(f"capture ({results['plain, 1 process'][0]['written']} samples per sweep)", results, rates,
+                       "written", "1st sample s")
             if not args.skip_evaluate:
                 bench_evaluate(root, make_eval_store(root, args.eval_samples), args.repeats)
     finally:

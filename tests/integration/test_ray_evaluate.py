@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import textwrap
 import pytest
 
 from fastface.cli import main as cli
+from tests.ray_helpers import sigkill_busiest_actor
 from tests.integration.test_eval_store import _metrics, _raw_metric_rows, build_store
 
 pytest.importorskip("ray")
@@ -26,7 +26,7 @@ pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     """(pristine store, the same store evaluated by the single-process path, its metric rows)."""
-    from fastface.evaluation.evaluate import EvalConfig, evaluate_store
+    from fastface.evaluation.evaluate import evaluate_store
 
     root = tmp_path_factory.mktemp("evalray")
     build_store(root / "pristine")
@@ -87,11 +87,8 @@ def test_an_actor_killed_mid_evaluation_loses_nothing_and_writes_nothing_twice(r
     events = {}
 
     def hook(pool, stats):
-        if "pid" not in events:  # first result: SIGKILL (like the OOM killer) an actor with batches in flight
-            slot = max(pool.live(), key=lambda s: len(s.inflight))
-            assert slot.inflight
-            events["pid"], events["inflight"] = pool.pid(slot), len(slot.inflight)
-            os.kill(events["pid"], signal.SIGKILL)
+        if "pid" not in events:  # first result: kill an actor with work in flight
+            sigkill_busiest_actor(pool, events)
 
     summary = evaluate_store_ray(store, _cfg(), progress=False, actors=2, max_restarts=0, hook=hook)
     assert events["inflight"] >= 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from PIL import Image
 
 from fastface.cli import main as cli
 from fastface.pipeline import load_pipeline
+from tests.ray_helpers import sigkill_busiest_actor
 
 ray = pytest.importorskip("ray")
 
@@ -135,11 +135,8 @@ def test_actor_killed_then_sweep_interrupted_then_resumed_loses_nothing_and_dupl
     events = {}
 
     def hook(pool, stats):
-        if "pid" not in events:  # first result: SIGKILL (like the OOM killer) an actor with samples in flight
-            slot = max(pool.live(), key=lambda s: len(s.inflight))
-            assert slot.inflight
-            events["pid"], events["inflight"] = pool.pid(slot), len(slot.inflight)
-            os.kill(events["pid"], signal.SIGKILL)
+        if "pid" not in events:  # first result: kill an actor with work in flight
+            sigkill_busiest_actor(pool, events)
         elif stats.done >= 3 and stats.resubmitted:
             events["done"] = stats.done
             raise KeyboardInterrupt  # Ctrl-C on the driver: the sweep as a whole stops
