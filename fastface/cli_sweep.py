@@ -90,7 +90,10 @@ def _sweep(args, dataset):
     if getattr(args, "ray", None) is not None:  # Ray is imported on this path only
         if n != 1:
             raise ValueError("--worker splits a sweep over processes by hand; with --ray leave it out")
+        from fastface.distributed import check_ray_device
         from fastface.sweep_ray import run_sweep_ray
+
+        check_ray_device(args.device)
 
         counts = run_sweep_ray(spec, dataset, args.store, load=_loader(args), address=args.ray or None,
                                actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,

@@ -163,6 +163,14 @@ def add_ray_arguments(parser, loads: str) -> None:
                      help="CPUs per actor, also its torch threads (default 1)")
 
 
+def check_ray_device(device: str | None) -> None:
+    """``--device cuda:N`` cannot work with ``--ray``: Ray gives each actor its GPU(s) through
+    CUDA_VISIBLE_DEVICES, so an actor sees its GPU as ``cuda`` (``cuda:0``)."""
+    if device and device.startswith("cuda:") and device != "cuda:0":
+        raise ValueError(f"--device {device} with --ray: each Ray actor sees only the GPU Ray gave it, as 'cuda'; "
+                         "leave --device unset (or use --device cpu)")
+
+
 def import_ray():
     try:
         import ray

@@ -62,7 +62,10 @@ def cmd_evaluate(args) -> int:
                      batch_size=args.batch_size, clip_model=args.clip_model, aesthetic_model=args.aesthetic_model,
                      image_reward_model=args.image_reward_model)
     if args.ray is not None and not args.dry_run:  # Ray is imported on this path only
+        from fastface.distributed import check_ray_device
         from fastface.evaluation.evaluate_ray import evaluate_store_ray
+
+        check_ray_device(args.device)
 
         summary = evaluate_store_ray(args.store, cfg, runs=_runs(args.run), progress=not args.no_progress,
                                      address=args.ray or None, actors=args.ray_actors,

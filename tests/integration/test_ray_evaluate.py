@@ -165,3 +165,16 @@ def test_an_actor_without_the_drivers_store_or_code_refuses_to_start(stores, tmp
     with pytest.raises(RuntimeError, match="other fastface/fastface.evaluation/store code"):
         EvalWorker(_cfg(), str(tmp_path / "store"), "ray-eval0", code="0" * 40)
     assert not (tmp_path / "store").exists()
+
+
+def test_a_numbered_cuda_device_with_ray_is_refused_before_anything_runs(stores, tmp_path, capsys):
+    from fastface.dataset import write_demo_dataset
+
+    store = _copy(stores, tmp_path)
+    write_demo_dataset(tmp_path / "ds")
+    for command in (["evaluate", "--store", str(store), "--tiny"],
+                    ["capture", "--dataset", str(tmp_path / "ds"), "--store", str(tmp_path / "s2"), "--tiny"]):
+        rc = cli([*command, "--device", "cuda:1", "--ray"])
+        assert rc == 2, command
+        assert "leave --device unset" in capsys.readouterr().err
+    assert _metrics(store) == [] and not (tmp_path / "s2").exists()
