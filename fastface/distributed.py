@@ -24,10 +24,11 @@ Semantics
 * **An actor that dies** (killed, out of memory, its node lost: ``RayActorError``,
   ``WorkerCrashedError``, ``OutOfMemoryError``) is killed for good on the driver's side and its
   in-flight items go back to the front of the queue, for another actor. The slot gets a fresh
-  actor (with a fresh setup) up to ``max_restarts`` times. Only the item the dead actor was
-  running (its oldest) is charged an attempt; an item charged ``max_attempts`` times (a sample
-  that kills every worker that tries it) is handed to ``on_give_up(item, error)`` instead of
-  being retried again (default: raise :class:`PoolError`). When no actor is left the pool raises
+  actor (with a fresh setup) up to ``max_restarts`` times. Items it finished before it died
+  (results already in the object store) count as done. Only the item the dead actor was
+  running (its oldest unfinished one) is charged an attempt; an item charged ``max_attempts``
+  times (a sample that kills every worker that tries it) is handed to
+  ``on_give_up(item, error)`` instead of being retried again (default: raise :class:`PoolError`). When no actor is left the pool raises
   :class:`PoolError`.
 * **An exception raised by** ``setup`` **or** ``fn`` is not retried: the pool kills its actors
   and raises it on the driver (as ``RayTaskError`` that is also an instance of the original
@@ -305,6 +306,13 @@ class ActorPool:
             if progress is not None:
                 progress(stats.done, stats.total)
 
+        def deliver(idx: int, result) -> None:
+            if on_result is not None:
+                on_result(items[idx], result)
+            finished()
+            if hook is not None:
+                hook(self, stats)
+
         def bury(slot: _Slot, error: BaseException) -> None:
             slot.alive = False
             stats.actor_deaths += 1
@@ -314,11 +322,26 @@ class ActorPool:
                 ray.kill(slot.handle, no_restart=True)
             except Exception:  # noqa: BLE001  already dead
                 pass
-            lost = [pending.pop(r)[1] for r in slot.inflight if r in pending]
+            lost = []  # items whose result is lost, in the order the actor took them
+            for r in list(slot.inflight):
+                if r not in pending:
+                    continue
+                idx = pending.pop(r)[1]
+                if ray.wait([r], timeout=0)[0]:  # finished before the actor died: its result stands
+                    try:
+                        result = ray.get(r)
+                    except deaths:
+                        pass
+                    except ray.exceptions.RayTaskError as e:  # fn raised: no retry (as in the loop)
+                        raise e.as_instanceof_cause() from None
+                    else:
+                        deliver(idx, result)
+                        continue
+                lost.append(idx)
             slot.inflight.clear()
             resubmitted = stats.resubmitted
             for pos, idx in reversed(list(enumerate(lost))):
-                if pos == 0:  # the item it was running (actors run their calls in order)
+                if pos == 0:  # the item it was running (actors run their calls in order; earlier ones finished)
                     attempts[idx] += 1
                 if attempts[idx] >= o.max_attempts:
                     stats.given_up += 1
@@ -366,11 +389,7 @@ class ActorPool:
                         raise e.as_instanceof_cause() from None
                     del pending[ref]
                     slot.inflight.remove(ref)
-                    if on_result is not None:
-                        on_result(items[idx], result)
-                    finished()
-                    if hook is not None:
-                        hook(self, stats)
+                    deliver(idx, result)
         finally:
             self.shutdown()
             stats.seconds = time.perf_counter() - t0
