@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from fastface.distributed import add_ray_arguments
+from fastface.ray_setup import add_ray_arguments
 
 DEMO_STORE = "runs/demo-store"
 
@@ -90,7 +90,7 @@ def _sweep(args, dataset):
     if getattr(args, "ray", None) is not None:  # Ray is imported on this path only
         if n != 1:
             raise ValueError("--worker splits a sweep over processes by hand; with --ray leave it out")
-        from fastface.distributed import check_ray_device
+        from fastface.ray_setup import check_ray_device
         from fastface.sweep_ray import run_sweep_ray
 
         check_ray_device(args.device)

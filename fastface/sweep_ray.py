@@ -55,7 +55,7 @@ class CaptureWorker:
 
     def __init__(self, spec: SweepSpec, store_path: str, load: Callable[[str], object], worker_id: str,
                  threads: int | None = None, marker: str | None = None, code: str | None = None):
-        from fastface.distributed import check_node, quiet_progress_bars
+        from fastface.ray_setup import check_node, quiet_progress_bars
         from store.writer import StoreWriter
 
         check_node(store_path, worker_id, marker=marker, code=code)
@@ -156,8 +156,8 @@ def run_sweep_ray(
     the cluster has GPUs, else 0. ``hook(pool, stats)`` is called after each result (tests)."""
     from tqdm import tqdm
 
-    from fastface.distributed import (ActorPool, PoolError, default_pool_options, import_ray, ray_session,
-                                      source_fingerprint)
+    from fastface.distributed import ActorPool, PoolError, default_pool_options, import_ray, ray_session
+    from fastface.ray_setup import source_fingerprint
     from store.writer import StoreWriter
 
     import_ray()  # not installed: say so before anything is written

@@ -1,9 +1,11 @@
 """Evaluation of FastFace runs (METHOD.md section 6): per-sample metrics into the store,
 imports of existing generations, and the paper's tables, statistics and fronts.
 
-- :mod:`fastface.evaluation.evaluate` — ``fastface evaluate``: id_sim / face_detected /
-  face_size (buffalo_l, with the dlib second opinion), clip_t, aesthetic, image_reward, fsc;
-  incremental and resumable (one atomic ``add_metrics`` per sample).
+- :mod:`fastface.evaluation.evaluate` — the metrics of ``fastface evaluate``: id_sim /
+  face_detected / face_size (buffalo_l, with the dlib second opinion), clip_t, aesthetic,
+  image_reward, fsc, and the ``Evaluator`` that loads their models;
+  :mod:`~fastface.evaluation.runner` — the loop over a store, incremental and resumable (one
+  atomic ``add_metrics`` per sample); :mod:`~fastface.evaluation.evaluate_ray` — the same on Ray.
 - :mod:`fastface.evaluation.importer` — ``fastface import``: a folder of images + a config
   as a run without attention maps.
 - :mod:`fastface.evaluation.report` — ``fastface report``: Tables 1-3, paired bootstrap

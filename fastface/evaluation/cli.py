@@ -47,14 +47,15 @@ def add_evaluate(sub) -> None:
     p.add_argument("--image-reward-model", help="Hub id or path with ImageReward.pt + med_config.json")
     p.add_argument("--dry-run", action="store_true", help="only count what would be computed")
     p.add_argument("--no-progress", action="store_true")
-    from fastface.distributed import add_ray_arguments
+    from fastface.ray_setup import add_ray_arguments
 
     add_ray_arguments(p, loads="the evaluation models")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
-    from fastface.evaluation.evaluate import EvalConfig, evaluate_store, parse_metrics
+    from fastface.evaluation.evaluate import EvalConfig, parse_metrics
+    from fastface.evaluation.runner import evaluate_store
 
     cfg = EvalConfig(metrics=parse_metrics(args.metrics), face_backend=args.face_backend, device=args.device,
                      weights_root=args.weights_root, cache_dir=args.cache_dir,
@@ -62,7 +63,7 @@ def cmd_evaluate(args) -> int:
                      batch_size=args.batch_size, clip_model=args.clip_model, aesthetic_model=args.aesthetic_model,
                      image_reward_model=args.image_reward_model)
     if args.ray is not None and not args.dry_run:  # Ray is imported on this path only
-        from fastface.distributed import check_ray_device
+        from fastface.ray_setup import check_ray_device
         from fastface.evaluation.evaluate_ray import evaluate_store_ray
 
         check_ray_device(args.device)

@@ -8,7 +8,7 @@ query on a read-only catalog, no image bytes, **no model loaded**), cuts them in
 ``StoreWriter(worker_id="ray-eval<slot>")``, and for each batch: finds the metric keys each
 sample still lacks (the run's existing keys are read once per actor and run), reads the images,
 computes, and commits one ``add_metrics`` per sample, exactly like the single-process evaluation
-(:func:`fastface.evaluation.evaluate.evaluate_batch`). The driver receives counts only and
+(:func:`fastface.evaluation.runner.evaluate_batch`). The driver receives counts only and
 drives one tqdm bar over every sample of the chosen runs.
 
 Fault tolerance: an actor that dies (killed, out of memory) has its in-flight batches sent to
@@ -36,8 +36,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from fastface.evaluation.evaluate import (EvalConfig, EvalSummary, EvaluationError, Evaluator, SampleWork,
-                                          _chosen_runs, evaluate_batch)
+from fastface.evaluation.evaluate import EvalConfig, EvalSummary, EvaluationError, Evaluator, SampleWork
+from fastface.evaluation.runner import chosen_runs, evaluate_batch
 
 #: the packages whose sources the driver and the actors must share
 CODE = ("fastface", "fastface.evaluation", "store")
@@ -48,9 +48,10 @@ class EvalWorker:
 
     def __init__(self, cfg: EvalConfig, store_path: str, worker_id: str, threads: int | None = None,
                  marker: str | None = None, code: str | None = None):
-        from fastface.distributed import check_node
+        from fastface.ray_setup import check_node, quiet_progress_bars
 
         check_node(store_path, worker_id, marker=marker, code=code, packages=CODE)
+        quiet_progress_bars()
         if threads:
             import torch
 
@@ -113,15 +114,15 @@ def evaluate_store_ray(store_path, cfg: EvalConfig, *, runs: Sequence[str] | Non
                        address: str | None = None, actors: int | None = None, gpus_per_actor: float | None = None,
                        cpus_per_actor: float = 1, max_attempts: int = 3, max_restarts: int = 2,
                        hook=None) -> EvalSummary:
-    """:func:`fastface.evaluation.evaluate.evaluate_store` on a Ray cluster (module docstring).
+    """:func:`fastface.evaluation.runner.evaluate_store` on a Ray cluster (module docstring).
 
     ``address``, ``actors``, ``gpus_per_actor``, ``cpus_per_actor``: as for ``fastface capture
     --ray`` (:func:`fastface.sweep_ray.run_sweep_ray`). ``hook(pool, stats)`` is called after
     each batch (tests)."""
     from tqdm import tqdm
 
-    from fastface.distributed import (ActorPool, PoolError, default_pool_options, import_ray, ray_session,
-                                      source_fingerprint)
+    from fastface.distributed import ActorPool, PoolError, default_pool_options, import_ray, ray_session
+    from fastface.ray_setup import source_fingerprint
     from store.db import connect_read_only
     from store.layout import Layout
     from store.queries import run_query
@@ -133,7 +134,7 @@ def evaluate_store_ray(store_path, cfg: EvalConfig, *, runs: Sequence[str] | Non
         raise EvaluationError(f"store {store_path}: no such folder")
     con = connect_read_only(store_path)
     try:
-        chosen = _chosen_runs(con, runs)
+        chosen = chosen_runs(con, runs)
         rows = run_query(con, "report_eval_samples", runs=",".join(chosen)).to_dict("records")
     finally:
         con.close()

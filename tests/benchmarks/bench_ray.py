@@ -132,7 +132,8 @@ def eval_child(store: str, out: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from fastface.evaluation.evaluate import EvalConfig, Evaluator, evaluate_store
+    from fastface.evaluation.evaluate import EvalConfig, Evaluator
+    from fastface.evaluation.runner import evaluate_store
 
     cfg = EvalConfig(**EVAL)
     ev = Evaluator(cfg)

@@ -119,7 +119,8 @@ def test_import_folder_with_missing_extra_and_corrupt_files(folders, capsys):
     assert len(_samples(folders["store"])) == 4
 
     # the face metrics of the import are the ones `evaluate` would write: it skips them
-    from fastface.evaluation.evaluate import EvalConfig, evaluate_store
+    from fastface.evaluation.evaluate import EvalConfig
+    from fastface.evaluation.runner import evaluate_store
 
     summary = evaluate_store(folders["store"], EvalConfig(metrics=("id", "ffc", "face-size"), face_backend="dlib",
                                                           device="cpu"), progress=False)

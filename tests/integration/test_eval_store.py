@@ -107,7 +107,7 @@ def _raw_metric_rows(store) -> list[tuple]:
 
 
 def test_evaluate_writes_every_metric_where_it_belongs(pristine, evaluator, tmp_path):
-    from fastface.evaluation.evaluate import evaluate_store
+    from fastface.evaluation.runner import evaluate_store
 
     cfg, ev = evaluator
     store = _copy(pristine, tmp_path)
@@ -161,7 +161,7 @@ def test_evaluate_writes_every_metric_where_it_belongs(pristine, evaluator, tmp_
 
 
 def test_evaluate_resumes_after_an_interruption(pristine, evaluator, tmp_path, monkeypatch):
-    from fastface.evaluation.evaluate import evaluate_store
+    from fastface.evaluation.runner import evaluate_store
     from store.writer import StoreWriter
 
     cfg, ev = evaluator
@@ -192,7 +192,8 @@ def test_evaluate_resumes_after_an_interruption(pristine, evaluator, tmp_path, m
 
 def test_second_opinion_and_dry_run(pristine, tmp_path):
     """Primary backend skimage (detection only) + the dlib second opinion (id_sim, face_detected)."""
-    from fastface.evaluation.evaluate import EvalConfig, EvaluationError, Evaluator, evaluate_store
+    from fastface.evaluation.evaluate import EvalConfig, EvaluationError, Evaluator
+    from fastface.evaluation.runner import evaluate_store
 
     store = _copy(pristine, tmp_path)
     keys = pristine[1]["keys"]

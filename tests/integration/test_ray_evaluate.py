@@ -26,7 +26,7 @@ pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     """(pristine store, the same store evaluated by the single-process path, its metric rows)."""
-    from fastface.evaluation.evaluate import evaluate_store
+    from fastface.evaluation.runner import evaluate_store
 
     root = tmp_path_factory.mktemp("evalray")
     build_store(root / "pristine")
