@@ -3,39 +3,9 @@
 -- 0001_init.sql documents the columns).  Read like samples
 -- (sample directories minus compacted keys, plus segments).
 create or replace view faces as
-with sample_dirs as (
-    -- committed sample directories: run_id / sample_key come from the path (equal to the
-    -- values in the files), so `where run_id = ... and sample_key = ...` reads one file
-    select run as run_id, sample as sample_key, * exclude (run_id, sample_key, run, sample)
-    from read_parquet(
-        {{ store_root }} || '/data/*/sample=*/faces.parquet',
-        hive_partitioning = true, hive_types = {'run': VARCHAR, 'sample': VARCHAR},
-        union_by_name = true
-    )
-),
-
-segments as (
-    select run as run_id, * exclude (run_id, run, segment)
-    from read_parquet(
-        {{ store_root }} || '/data/*/segment=*/faces.parquet',
-        hive_partitioning = true, hive_types = {'run': VARCHAR, 'segment': VARCHAR},
-        union_by_name = true
-    )
-),
-
-compacted as (
-    select run_id, sample_key from store_manifest where kind = 'sample'
-),
-
-final as (
-    -- a sample directory whose sample was merged into a segment is hidden: the segment wins
-    select * from sample_dirs
-    where not exists (
-        select 1 from compacted as c
-        where c.run_id = sample_dirs.run_id and c.sample_key = sample_dirs.sample_key
-    )
-    union all by name
-    select * from segments
+with final as (
+    -- sample directories minus compacted samples, plus segments (macros/committed_rows.sql)
+    select * from committed_rows({{ store_root }}, 'faces')
 )
 
 select * from final;
