@@ -57,14 +57,27 @@ class CompactResult:
     n_cleaned: int = 0                                   # leftovers of an interrupted compaction removed
 
 
-def merged_dir_names(layout: Layout, run_id: str) -> set[str]:
-    """Names of the sample/metrics directories that the run's segment manifests list."""
-    names: set[str] = set()
+def manifest_values(layout: Layout, run_id: str, column: str, cache: dict | None = None) -> set[str]:
+    """The non-null values of one column (``sample_key``, ``source_dir``) of the run's segment
+    manifests. Segments are immutable, so a cache {segment path: values} (one per column) may
+    be passed to read each manifest once."""
+    values: set[str] = set()
     for seg in layout.segment_dirs(run_id):
+        if cache is not None and seg in cache:
+            values |= cache[seg]
+            continue
         f = seg / "manifest.parquet"
         if f.exists():
-            names.update(pq.read_table(f, columns=["source_dir"]).column(0).to_pylist())
-    return names
+            seg_values = {v for v in pq.read_table(f, columns=[column]).column(0).to_pylist() if v}
+            values |= seg_values
+            if cache is not None:
+                cache[seg] = seg_values
+    return values
+
+
+def merged_dir_names(layout: Layout, run_id: str, cache: dict | None = None) -> set[str]:
+    """Names of the sample/metrics directories that the run's segment manifests list."""
+    return manifest_values(layout, run_id, "source_dir", cache)
 
 
 def finish_pending(layout: Layout, run_id: str) -> int:

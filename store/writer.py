@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .compact import manifest_values, merged_dir_names
 from .db import INSERT_SQL, load_migrations, open_store, schema_version, typed_memory_connection, write_table
 from .layout import HOST, Layout, StoreError, key_of, publish, sweep_tmp, validate_id
 from .records import (STATUSES, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
@@ -61,18 +62,7 @@ def _map_table(maps: Sequence[MapRecord], base: dict) -> pa.Table:
 def compacted_sample_keys(layout: Layout, run_id: str, cache: dict | None = None) -> set[str]:
     """Sample keys listed in the run's segment manifests (segments are immutable, so a
     cache {segment path: keys} may be passed to read each manifest once)."""
-    keys: set[str] = set()
-    for seg in layout.segment_dirs(run_id):
-        if cache is not None and seg in cache:
-            keys |= cache[seg]
-            continue
-        f = seg / "manifest.parquet"
-        if f.exists():
-            seg_keys = {k for k in pq.read_table(f, columns=["sample_key"]).column(0).to_pylist() if k}
-            keys |= seg_keys
-            if cache is not None:
-                cache[seg] = seg_keys
-    return keys
+    return manifest_values(layout, run_id, "sample_key", cache)
 
 
 def done_sample_keys(path: Layout | str | os.PathLike, run_id: str, cache: dict | None = None) -> set[str]:
@@ -101,6 +91,7 @@ class StoreWriter:
         self._sites_written: set[tuple[str, str]] = set()
         self._runs_checked: set[str] = set()
         self._manifests: dict = {}  # segment dir -> compacted sample keys (segments are immutable)
+        self._merged: dict = {}  # segment dir -> names of the directories it merged
         self._before_publish = None  # test hook: callable(tmp_dir) run just before the rename
 
     # ------------------------------------------------------------ helpers
@@ -215,9 +206,7 @@ class StoreWriter:
 
     def _merged_dirs(self, run_id: str) -> set[str]:
         """Names of the directories that the run's segments merged (their manifests)."""
-        from .compact import merged_dir_names
-
-        return merged_dir_names(self.layout, run_id)
+        return merged_dir_names(self.layout, run_id, self._merged)
 
     def done_sample_keys(self, run_id: str) -> set[str]:
         """Keys of the committed samples of a run (ok or failed; compacted ones included)."""
