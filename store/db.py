@@ -135,7 +135,11 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration
 def typed_memory_connection(migrations: list[Migration] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the typed (empty) raw.* tables: what writers insert into."""
     conn = duckdb.connect(":memory:")
-    apply_migrations(conn, migrations or load_migrations())
+    try:
+        apply_migrations(conn, migrations or load_migrations())
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -308,7 +312,11 @@ class Store:
         """Read-only connection to the catalog.  Parquet footers are cached per connection
         (parquet_metadata_cache): safe because published files are never rewritten in place."""
         con = duckdb.connect(str(self.catalog_path), read_only=True)
-        con.execute("set parquet_metadata_cache = true").fetchall()
+        try:
+            con.execute("set parquet_metadata_cache = true").fetchall()
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def applied_migrations(self) -> list[tuple]:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import json
 import os
@@ -48,15 +49,25 @@ class StoreUnavailable(RuntimeError):
     pass
 
 
-@st.cache_resource(show_spinner=False)
+def _close_sandbox(box: Sandbox) -> None:
+    box.close()
+
+
+@st.cache_resource(show_spinner=False, on_release=_close_sandbox)
 def sandbox(path: str) -> Sandbox:
-    """The read-only sandboxed connection of a store (opened once per process)."""
+    """The read-only sandboxed connection of a store (opened once per process; closed when
+    the cache releases it, and at interpreter exit: see below)."""
     if not Path(path).is_dir():
         raise StoreUnavailable(f"Store folder {path} does not exist.")
     from store.db import open_store  # (re)builds the catalog when missing or outdated
 
     store = open_store(path)
     return Sandbox(store.path, store.catalog_path)
+
+
+# Streamlit does not promise on_release at shutdown: release (close) the cached connections
+# at exit ourselves, before DuckDB's module is torn down with them still open.
+atexit.register(sandbox.clear)
 
 
 def require_store() -> tuple[str, Sandbox]:

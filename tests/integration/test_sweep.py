@@ -116,7 +116,7 @@ def test_second_process_reads_while_the_sweep_writes(dataset, tmp_path):
     deadline = time.time() + 240
     try:
         while proc.poll() is None and time.time() < deadline:
-            code = ("import sys; from store.db import connect_read_only; c = connect_read_only(sys.argv[1]); "
+            code = ("import sys; from store.db import connect_read_only\nwith connect_read_only(sys.argv[1]) as c: "
                     "print(c.execute('select count(*) from samples').fetchone()[0])")
             out = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True)
             if out.returncode == 0:

@@ -63,12 +63,12 @@ def test_bad_migration_leaves_catalog_unchanged(tmp_path):
     assert sha(s.catalog_path) == digest
     assert not [p for p in (tmp_path / "s" / "tmp").iterdir() if p.suffix == ".duckdb"]
     # the transaction itself: neither the table of the first statement nor the record survive
-    con = duckdb.connect()
-    apply_migrations(con, load_migrations())
-    with pytest.raises(MigrationError):
-        apply_migrations(con, load_migrations() + [bad])
-    assert con.execute("select count(*) from duckdb_tables() where table_name = 'half_done'").fetchall() == [(0,)]
-    assert con.execute("select max(version) from schema_migrations").fetchall() == [(1,)]
+    with duckdb.connect() as con:
+        apply_migrations(con, load_migrations())
+        with pytest.raises(MigrationError):
+            apply_migrations(con, load_migrations() + [bad])
+        assert con.execute("select count(*) from duckdb_tables() where table_name = 'half_done'").fetchall() == [(0,)]
+        assert con.execute("select max(version) from schema_migrations").fetchall() == [(1,)]
 
 
 def test_edited_migration_is_refused(tmp_path):
@@ -126,18 +126,17 @@ def test_every_view_file_is_dbt_style_and_documented():
 
 
 def test_named_queries_errors(tmp_path):
-    con = open_store(tmp_path / "s").connect_read_only()
-    with pytest.raises(queries.UnknownQueryError, match="maps_for_sample"):
-        queries.run_query(con, "no_such_query")
-    with pytest.raises(StoreError, match="missing"):
-        queries.run_query(con, "maps_for_sample", run_id="r1")
-    with pytest.raises(StoreError, match="unexpected"):
-        queries.run_query(con, "samples_for_run", run_id="r1", extra=1)
-    assert queries.query_params("select $a, '$b' -- $c\n from t where x = $d") == {"a", "d"}
-    for name in queries.list_queries():
-        params = {p: 0.5 if p == "thr" else "r1" for p in queries.query_params(queries.load_query(name))}
-        assert len(queries.run_query(con, name, **params)) == 0, name
-    con.close()
+    with open_store(tmp_path / "s").connect_read_only() as con:
+        with pytest.raises(queries.UnknownQueryError, match="maps_for_sample"):
+            queries.run_query(con, "no_such_query")
+        with pytest.raises(StoreError, match="missing"):
+            queries.run_query(con, "maps_for_sample", run_id="r1")
+        with pytest.raises(StoreError, match="unexpected"):
+            queries.run_query(con, "samples_for_run", run_id="r1", extra=1)
+        assert queries.query_params("select $a, '$b' -- $c\n from t where x = $d") == {"a", "d"}
+        for name in queries.list_queries():
+            params = {p: 0.5 if p == "thr" else "r1" for p in queries.query_params(queries.load_query(name))}
+            assert len(queries.run_query(con, name, **params)) == 0, name
 
 
 def test_views_md_is_up_to_date():
