@@ -114,7 +114,11 @@ class AM1Config:
 
 @dataclass(frozen=True)
 class AM2Config:
-    """AM2, scheduled softmax (Eqs. 9-10 as released), with optional AdaIN blend."""
+    """AM2, scheduled softmax (Eqs. 9-10 as released), with optional AdaIN blend.
+
+    ``quantile_dtype``: ``"float32"`` (default) compares the soft mask's quantile in float32;
+    ``"float16"`` rounds it to float16 first, as the release does (release-exact rounding;
+    it moves the block output by a few 1e-3)."""
 
     steepness: Schedule = (7.5, 5.0, 5.0, 5.0)
     quantile: Schedule = (0.65,)
@@ -122,6 +126,7 @@ class AM2Config:
     adain_weight: Schedule | None = None
     invert_first_token: bool = True
     normalization: str = "batch"  # "batch": norm() spans all rows (release); "branch": per DCG branch
+    quantile_dtype: str = "float32"  # "float16": the release's rounding of the soft-mask quantile
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steepness", _schedule(self.steepness, "am.am2.steepness", minimum=0.0))
@@ -137,6 +142,9 @@ class AM2Config:
             object.__setattr__(self, "adain_weight", w)
         if self.normalization not in ("batch", "branch"):
             raise ConfigError(f"am.am2.normalization: {self.normalization!r} is not 'batch' or 'branch'")
+        if self.quantile_dtype not in ("float32", "float16"):
+            raise ConfigError(f"am.am2.quantile_dtype: {self.quantile_dtype!r} is not 'float32' or 'float16' "
+                              "(float16 = round the soft-mask quantile as the release does)")
 
 
 @dataclass(frozen=True)

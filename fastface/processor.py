@@ -202,6 +202,7 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
                 scale=schedule_at(cfg.scale, step, n, "am.am2.scale"),
                 invert_first_token=cfg.invert_first_token,
                 batch_groups=groups,
+                quantile_dtype=cfg.quantile_dtype,
             )
             adain_w = None if cfg.adain_weight is None else schedule_at(cfg.adain_weight, step, n, "am.am2.adain_weight")
             if adain_w is not None:

@@ -14,6 +14,13 @@ and queries together (the release's choice: the result then depends on which row
 batch). ``batch_groups`` splits the batch into that many equal, contiguous groups and
 normalises each on its own: with the branch-major DCG layout, ``batch_groups`` = number of
 branches gives the per-branch normalisation option.
+
+AM2 follows the release's formulas but not all of its rounding: the soft mask works in
+float32, while the release rounds the quantile ``q`` to float16 (``.half()``) before it is
+compared with ``norm(A)``. That moves ``q`` by up to half a float16 step (at most 2**-12 for
+q < 1) and the block output by up to about 3.7e-3 (issue 12). ``quantile_dtype="float16"``
+reproduces that rounding (config ``am.am2.quantile_dtype``); the default ``"float32"`` keeps q
+in float32, so the default AM2 is the release's formulas, not its float16 rounding.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ __all__ = ["scale_power", "minmax_norm", "soft_mask", "am2", "adain_blend", "ada
 
 _EPS_STD = 1e-6
 _MIN_QUANTILE = 1e-6
+QUANTILE_DTYPES = ("float32", "float16")
 
 
 def scale_power(attn: torch.Tensor, *, scale: float, power: float, max_value: float = 10.0) -> torch.Tensor:
@@ -47,16 +55,22 @@ def minmax_norm(x: torch.Tensor, *, batch_groups: int = 1) -> torch.Tensor:
 
 
 def soft_mask(
-    attn: torch.Tensor, *, steepness: float, quantile: float, batch_groups: int = 1
+    attn: torch.Tensor, *, steepness: float, quantile: float, batch_groups: int = 1,
+    quantile_dtype: str = "float32",
 ) -> torch.Tensor:
     """AM2 step 2: ``T = norm(sigmoid(d * (norm(A) - q)))``.
 
     ``q`` is the ``quantile``-th quantile of the *raw* ``attn`` over queries, per (batch row,
-    head, token), clamped to at least 1e-6, and compared with the normalised map, exactly as
-    the release does.
+    head, token), clamped to at least 1e-6, and compared with the normalised map (as the
+    release does). The work is float32; ``quantile_dtype="float16"`` rounds the clamped ``q``
+    to float16 (nearest even) before the comparison, as the release's ``.half()`` does.
     """
+    if quantile_dtype not in QUANTILE_DTYPES:
+        raise ValueError(f"quantile_dtype {quantile_dtype!r} is not one of {QUANTILE_DTYPES}")
     work = attn.float()
     q = torch.quantile(work, quantile, dim=2, keepdim=True).clamp_min(_MIN_QUANTILE)  # [B, H, 1, T]
+    if quantile_dtype == "float16":
+        q = q.half().float()
     t = torch.sigmoid(steepness * (minmax_norm(work, batch_groups=batch_groups) - q))
     return minmax_norm(t, batch_groups=batch_groups).to(attn.dtype)
 
@@ -70,8 +84,9 @@ def am2(
     invert_first_token: bool = True,
     max_value: float = 10.0,
     batch_groups: int = 1,
+    quantile_dtype: str = "float32",
 ) -> torch.Tensor:
-    """AM2 steps 1-3 (Eqs. 9-10 as released).
+    """AM2 steps 1-3 (Eqs. 9-10 as released; ``quantile_dtype``: see :func:`soft_mask`).
 
     1. token 0 (attention mostly on the background) is replaced by ``1 - A0``;
     2. :func:`soft_mask`;
@@ -82,7 +97,8 @@ def am2(
     if invert_first_token:
         a = attn.clone()
         a[..., 0] = 1.0 - attn[..., 0]
-    t = soft_mask(a, steepness=steepness, quantile=quantile, batch_groups=batch_groups)
+    t = soft_mask(a, steepness=steepness, quantile=quantile, batch_groups=batch_groups,
+                  quantile_dtype=quantile_dtype)
     t = torch.clamp(scale * t, max=max_value)
     if invert_first_token:
         t0 = t[..., 0]

@@ -83,6 +83,18 @@ def test_am1_only_changes_targeted_parts(tiny_pipes, tiny_identity):
     assert np.abs(_img(pipe.generate("a person", ident, mid_only, seed=4)) - _img(base)).max() > 0
 
 
+def test_am2_release_quantile_rounding_reaches_the_processor(tiny_pipes, tiny_identity):
+    """am.am2.quantile_dtype = "float16" (the release's rounding of q) changes the image, a little."""
+    pipe = tiny_pipes("hyper")
+    ident = tiny_identity(pipe)
+    cfg = load_preset("am2")
+    exact = dataclasses.replace(cfg, am=dataclasses.replace(cfg.am, am2=dataclasses.replace(cfg.am.am2,
+                                                                                           quantile_dtype="float16")))
+    a = _img(pipe.generate("a person", ident, cfg, seed=4))
+    b = _img(pipe.generate("a person", ident, exact, seed=4))
+    assert np.abs(a - b).max() > 0, "quantile_dtype did not reach the attention processor"
+
+
 def test_ip_scale_zero_ignores_identity(tiny_pipes, tiny_identity):
     pipe = tiny_pipes("hyper")
     ident = tiny_identity(pipe)

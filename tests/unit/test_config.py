@@ -61,10 +61,19 @@ def test_unknown_key_names_the_key_and_valid_keys():
     ({"am": {"parts": ["left"]}}, "am.parts"),
     ({"am": {"kind": "am2", "am2": {"quantile": 1.5}}}, "am.am2.quantile"),
     ({"am": {"kind": "am1", "am1": {"power": 0}}}, "am.am1.power"),
+    ({"am": {"kind": "am2", "am2": {"quantile_dtype": "half"}}}, r"am.am2.quantile_dtype: 'half' is not 'float32' or 'float16'"),
 ])
 def test_out_of_range_values_are_clear_errors(data, match):
     with pytest.raises(ConfigError, match=match):
         FastFaceConfig.from_dict(data)
+
+
+def test_am2_quantile_dtype_default_and_round_trip():
+    assert load_preset("ff-am2").am.am2.quantile_dtype == "float32"  # default: q compared in float32
+    exact = FastFaceConfig.from_dict({"am": {"kind": "am2", "am2": {"quantile_dtype": "float16"}}})
+    assert exact.am.am2.quantile_dtype == "float16"
+    assert exact.to_dict()["am"]["am2"]["quantile_dtype"] == "float16"
+    assert FastFaceConfig.from_json(exact.to_json()) == exact and exact != FastFaceConfig(am=exact.am.__class__(kind="am2"))
 
 
 def test_schedule_length_checked_against_steps():

@@ -214,6 +214,60 @@ def test_soft_mask_quantile_clamped_to_1e_minus_6():
     assert_close(out, t64([[[[1.0], [0.0], [middle]]]]), **TOL)
 
 
+# --- the release's float16 rounding of q (quantile_dtype="float16") --------
+#
+# A over 5 queries: (0, 0.25, 0.5, 0.8, 1), p = 0.5625, d = 7.5
+#   position 0.5625 * (5 - 1) = 2.25 -> q = 0.5 + 0.25 * (0.8 - 0.5) = 0.575
+#   float16 steps on [0.5, 1) are 2**-11: 0.575 / 2**-11 = 1177.6 -> 1178 * 2**-11 = 0.5751953125
+#   norm: min 0, max 1 -> A itself;  z = 7.5 (A - q);  T = (sig(z) - sig(z_0)) / (sig(z_4) - sig(z_0))
+Q16_A = [0.0, 0.25, 0.5, 0.8, 1.0]
+
+
+def _q16_expected(q):
+    s = [sig(7.5 * (a - q)) for a in Q16_A]
+    return t64([[[[(v - s[0]) / (s[4] - s[0])] for v in s]]])  # [1, 1, 5, 1]
+
+
+def test_soft_mask_float16_quantile_is_the_release_rounding():
+    attn = t64([[[[a] for a in Q16_A]]])
+    q32, q16 = 0.575, 1178 * 2.0 ** -11
+    assert q16 == 0.5751953125 and abs(q16 - q32) <= 2.0 ** -12  # within half a float16 step
+    default = soft_mask(attn, steepness=7.5, quantile=0.5625)
+    rounded = soft_mask(attn, steepness=7.5, quantile=0.5625, quantile_dtype="float16")
+    assert_close(default, _q16_expected(q32), **TOL)
+    assert_close(rounded, _q16_expected(q16), **TOL)
+    # the option moves the mask by a small, visible amount: ~2e-4 here
+    diff = (rounded - default).abs().max().item()
+    hand = (_q16_expected(q16) - _q16_expected(q32)).abs().max().item()
+    assert 1e-4 < diff < 5e-4 and abs(diff - hand) <= 2e-6
+    with pytest.raises(ValueError, match="quantile_dtype 'bfloat16'"):
+        soft_mask(attn, steepness=7.5, quantile=0.5625, quantile_dtype="bfloat16")
+
+
+def test_am2_float16_quantile_changes_maps_by_a_bounded_amount():
+    # Softmax maps of the real shape class (4 ID tokens), release schedule values d = 7.5, s = 1.55.
+    # Bound: |dq| <= 2**-12 (q <= 1) and sigmoid' <= 1/4, so every sigmoid value moves by at most
+    # delta = d/4 * 2**-12 = 4.6e-4. T = (x - lo) / (hi - lo) with R = hi - lo: the numerator moves
+    # by <= 2 delta, R by <= 2 delta and (x - lo) / R <= 1, so |dT| <= 4 delta / R (first order);
+    # R per token = sig(d (1 - min q)) - sig(-d max q) (norm(A) spans [0, 1]); times s.
+    g = torch.Generator().manual_seed(3)
+    attn = torch.softmax(torch.randn(3, 2, 64, 4, generator=g, dtype=torch.float64) * 2.0, dim=-1)
+    kw = dict(steepness=7.5, quantile=0.65, scale=1.55)
+    default = am2(attn, **kw)
+    rounded = am2(attn, quantile_dtype="float16", **kw)
+    assert am2(attn, quantile_dtype="float32", **kw).equal(default)  # the default is float32
+    a = attn.clone()
+    a[..., 0] = 1.0 - attn[..., 0]  # what the soft mask sees
+    q = torch.quantile(a, 0.65, dim=2).clamp_min(1e-6)  # [B, H, T]
+    r = torch.sigmoid(7.5 * (1.0 - q.amin(dim=(0, 1)))) - torch.sigmoid(-7.5 * q.amax(dim=(0, 1)))  # [T]
+    delta = 7.5 / 4 * 2.0 ** -12
+    bound = 4 * delta / r * 1.55  # per token
+    diff = (rounded - default).abs().amax(dim=(0, 1, 2))  # per token
+    # token 0 is turned back by max_q(T0) - T0 afterwards: two moved values, twice the bound
+    assert bool((diff > 0).any()) and bool((diff[1:] <= bound[1:]).all()) and diff[0] <= 2 * bound[0], (diff, bound)
+    assert diff.max() < 5e-3  # the order of the ~3.7e-3 reported for the block output
+
+
 # ---------------------------------------------------------------------------
 # AM2: inversion, soft mask, scale
 # ---------------------------------------------------------------------------
