@@ -7,7 +7,9 @@ be given as a local path. A ``weights_root`` folder that mirrors the Hub layout
 """
 from __future__ import annotations
 
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +147,37 @@ def make_scheduler(spec: CheckpointSpec, base_config: dict, *, weights_root=None
     return cls.from_config(base_config, **spec.scheduler_kwargs)
 
 
+#: The one transformers (>= 5) message dropped while diffusers' SDXL pipeline is imported.
+TORCHVISION_FALLBACK = "requires torchvision (not installed); falling back to"
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextmanager
+def quiet_torchvision_fallback():
+    """Importing diffusers' SDXL pipeline runs ``from transformers import CLIPImageProcessor,
+    SiglipImageProcessor`` (its IP-Adapter loader); without torchvision (not a requirement here)
+    transformers >= 5 then warns once per class that it falls back to ``CLIPImageProcessorPil``.
+    That PIL processor is the classic CLIP preprocessing (what ``CLIPImageProcessor`` was before
+    transformers 5, and what the pipeline uses on the ID crop in ``encode_image``): the fallback
+    is what we want, so exactly that message is dropped for the duration of the block; every
+    other transformers message is kept."""
+    logger = logging.getLogger("transformers.utils.import_utils")
+    drop = _DropMessage(TORCHVISION_FALLBACK)
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def load_sdxl(
     checkpoint: str | CheckpointSpec = "hyper",
     *,
@@ -161,7 +194,8 @@ def load_sdxl(
     full-UNet checkpoints (Lightning, Turbo) replace the base UNet; the scheduler is set as
     the checkpoint prescribes.
     """
-    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    with quiet_torchvision_fallback():
+        from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
     spec = get_checkpoint(checkpoint) if isinstance(checkpoint, str) else checkpoint
     steps = steps or spec.steps
