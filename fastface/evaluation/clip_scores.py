@@ -8,12 +8,14 @@ aesthetic predictor on top of the same image embeddings (METHOD.md section 6).
 - **fsc** = the same score between the generated face crop and the style part of a
   ``"style; Person ..."`` prompt (the text before the first ';').  The crop is the square of
   side ``max(w, h)`` of the face box, centred on the box and clipped to the image.
-- **aesthetic** = the improved-aesthetic-predictor MLP (``sac+logos+ava1-l14-linearMSE.pth``)
-  applied to the L2-normalised CLIP ViT-L/14 image embedding (768-d).
+- **aesthetic** = an improved-aesthetic-predictor MLP (``sac+logos+ava1-l14-linearMSE.pth`` under
+  the corrected protocol, the release's ``ava+logos-l14-linearMSE.pth`` under ``release``;
+  ``--aesthetic-head`` picks another) applied to the L2-normalised CLIP ViT-L/14 image embedding.
 
 Images are preprocessed with :func:`fastface.evaluation.models.clip_preprocess` (OpenAI CLIP's
 transform: PIL bicubic resize of the short side, centre crop, normalise) with the size and
-constants of the model folder's ``preprocessor_config.json``.
+constants of the model folder's ``preprocessor_config.json``; under the release protocol with
+:func:`fastface.evaluation.protocol.release_clip_pixels` (the release's tensor pipeline).
 """
 from __future__ import annotations
 
@@ -101,11 +103,20 @@ class ClipScorer:
                         for im in images])
         return torch.from_numpy(arr).to(self.device)
 
+    def release_pixels(self, images: Sequence, value_range: str = "-1..1") -> torch.Tensor:
+        """The release's preprocessing (:func:`fastface.evaluation.protocol.release_clip_pixels`)."""
+        from fastface.evaluation.protocol import release_clip_pixels
+
+        return release_clip_pixels(images, value_range=value_range, size=self.pre["crop"], mean=self.pre["mean"],
+                                   std=self.pre["std"]).to(self.device)
+
     @torch.no_grad()
-    def image_embeds(self, images: Sequence) -> torch.Tensor:
-        """[N, D] L2-normalised projected image embeddings (float32)."""
+    def image_embeds(self, images: Sequence, pixels: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, D] L2-normalised projected image embeddings (float32) of ``images``, or of
+        already preprocessed ``pixels`` [N, 3, 224, 224]."""
         model = self.load()
-        emb = _features(model.get_image_features(pixel_values=self.pixels(images))).float()
+        px = self.pixels(images) if pixels is None else pixels
+        emb = _features(model.get_image_features(pixel_values=px)).float()
         return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
     @torch.no_grad()
@@ -118,9 +129,12 @@ class ClipScorer:
                                                 attention_mask=tok["attention_mask"].to(self.device))).float()
         return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
-    def scores_from_embeds(self, image_embeds: torch.Tensor, texts: Sequence[str]) -> np.ndarray:
+    def scores_from_embeds(self, image_embeds: torch.Tensor, texts: Sequence[str], *, clamp: bool = True
+                           ) -> np.ndarray:
+        """cos(image, text) per pair; ``clamp``: CLIPScore's max(cos, 0) (the release: raw cosine)."""
         cos = (image_embeds * self.text_embeds(texts)).sum(-1)
-        return cos.clamp_min(0.0).cpu().numpy().astype(np.float64)
+        cos = cos.clamp_min(0.0) if clamp else cos
+        return cos.cpu().numpy().astype(np.float64)
 
     def score(self, images: Sequence, texts: Sequence[str]) -> np.ndarray:
         """clip_t of each (image, text) pair: max(cos, 0)."""
@@ -166,17 +180,28 @@ def load_reward_mlp(state: dict, path, prefix: str = "") -> RewardMLP:
     return mlp.eval()
 
 
+def locate_aesthetic_head(repo: str | None = None, filename: str = AESTHETIC_FILE, *, weights_root=None,
+                          cache_dir=None, label_prefix: str = "") -> tuple[Path, str]:
+    """(local path, versioned model string) of an aesthetic head, without loading CLIP: a
+    missing head is reported with the other missing models.  ``filename``: a file name in the
+    repo, or a path to a .pth."""
+    if Path(filename).expanduser().is_file():
+        path = Path(filename).expanduser()
+        return path, model_string(f"{label_prefix}{path.name}", [path])
+    repo = repo or first_existing(AESTHETIC_REPOS, weights_root)
+    path = local_file(repo, filename, weights_root=weights_root, cache_dir=cache_dir,
+                      what=f"aesthetic predictor {repo}/{filename} (--aesthetic-head picks the file)", metric_key="ae")
+    return path, model_string(f"{label_prefix}{repo}/{Path(filename).name}", [path])
+
+
 class AestheticScorer:
     """LAION improved aesthetic predictor on CLIP ViT-L/14 image embeddings."""
 
     def __init__(self, clip: ClipScorer, *, repo: str | None = None, filename: str = AESTHETIC_FILE,
-                 weights_root=None, cache_dir=None, label: str | None = None, label_prefix: str = ""):
+                 weights_root=None, cache_dir=None, label_prefix: str = "", located: tuple[Path, str] | None = None):
         self.clip = clip
-        repo = repo or first_existing(AESTHETIC_REPOS, weights_root)
-        self.path = local_file(repo, filename, weights_root=weights_root, cache_dir=cache_dir,
-                               what=f"aesthetic predictor {repo}/{filename}", metric_key="ae")
-        name = label or f"{label_prefix}{repo}/{Path(filename).name}"
-        mlp_id = model_string(name, [self.path])
+        self.path, mlp_id = located or locate_aesthetic_head(repo, filename, weights_root=weights_root,
+                                                             cache_dir=cache_dir, label_prefix=label_prefix)
         self.model_id = f"{mlp_id}+{clip.model_id}"  # the value depends on both
         self._mlp = None
 

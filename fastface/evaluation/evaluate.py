@@ -6,7 +6,8 @@ are computed and committed with one ``StoreWriter.add_metrics`` per sample (atom
 interrupted evaluation loses at most the samples of the batch in flight, and the next run
 picks up exactly what is missing).  A second run with the same models writes nothing.
 
-Metric keys (``--metrics``), the rows they write and their model strings:
+Metric keys (``--metrics``), the rows they write and their model strings (each followed by
+``#protocol=release`` or ``#protocol=corrected``, ``--protocol``; see README "Protocols"):
 
 ========== ================================ ============================================
 key        metric rows                      model
@@ -18,7 +19,7 @@ id-dlib    id_sim, face_detected            dlib/face_recognition_resnet_model_v
 clip       clip_t                           openai/clip-vit-large-patch14@..
 ae         aesthetic                        <predictor>.pth@..+<clip>@..
 ir         image_reward                     THUDM/ImageReward@..
-fsc        fsc (prompts with 'style; ...')  <clip>@..+<face backend>@..
+fsc        fsc (every prompt)               <clip>@..+<face backend>@..
 ========== ================================ ============================================
 
 The loop over a store (plan, batches, commits) is :mod:`fastface.evaluation.runner`
@@ -38,7 +39,8 @@ from typing import Sequence
 
 import numpy as np
 
-from fastface.evaluation.models import ModelUnavailable
+from fastface.evaluation.models import ModelUnavailable, check_device
+from fastface.evaluation.protocol import DEFAULT_PROTOCOL, Protocol, check_protocol, fsc_text
 
 METRICS: dict[str, tuple[str, ...]] = {
     "id": ("id_sim",), "ffc": ("face_detected",), "face-size": ("face_size",),
@@ -65,8 +67,10 @@ class EvalConfig:
     id_photos: str | None = None             # folder of ID photos (by identity = file stem)
     batch_size: int = 8
     clip_model: str | None = None
-    aesthetic_model: str | None = None
+    aesthetic_model: str | None = None       # the repo of the aesthetic head
     image_reward_model: str | None = None
+    protocol: str = DEFAULT_PROTOCOL         # release | corrected (fastface/evaluation/protocol.py)
+    aesthetic_head: str | None = None        # file name in the repo or a path (default: the protocol's)
 
     def __post_init__(self):
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -74,6 +78,7 @@ class EvalConfig:
             raise EvaluationError(f"unknown metric(s) {unknown}; choose from {', '.join(ALL_METRICS)}")
         if self.batch_size < 1:
             raise EvaluationError("--batch-size must be >= 1")
+        self.protocol = check_protocol(self.protocol)
 
 
 def parse_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -125,15 +130,28 @@ class EvalSummary:
 
 
 class Evaluator:
-    """The models of the requested metrics (model strings known before any weights load)."""
+    """The models of the requested metrics (model strings known before any weights load).
+
+    Every metric row's model string is tagged with the protocol (``<model>#protocol=<name>``)."""
 
     def __init__(self, cfg: EvalConfig):
         from fastface.checkpoints import default_device
 
         self.cfg = cfg
+        self.protocol = Protocol(cfg.protocol)
         self.device = cfg.device or default_device()
         self.metrics = set(cfg.metrics)
         self.notes: list[str] = []
+        errors: list[str] = []
+
+        def attempt(build):
+            try:
+                return build()
+            except (ModelUnavailable, FileNotFoundError, RuntimeError, ImportError, OSError) as e:
+                errors.append(" ".join(str(e).split()))  # one line per missing model
+                return None
+
+        attempt(lambda: check_device(self.device))
         weights_root = cfg.weights_root
         prefix = ""
         if cfg.tiny:
@@ -144,15 +162,7 @@ class Evaluator:
         self.weights_root = weights_root
         backend = cfg.face_backend or ("dlib" if cfg.tiny else "insightface")
         self.backend = backend
-        errors: list[str] = []
         self.face = self.face2 = self.clip = self.ae = self.ir = None
-
-        def attempt(build):
-            try:
-                return build()
-            except (ModelUnavailable, FileNotFoundError, RuntimeError, ImportError, OSError) as e:
-                errors.append(str(e))
-                return None
 
         from fastface.evaluation.face_scores import FaceScorer
 
@@ -174,11 +184,14 @@ class Evaluator:
             key = next(m for m in ("clip", "ae", "fsc") if m in self.metrics)
             self.clip = attempt(lambda: ClipScorer(repo, weights_root=weights_root, cache_dir=cfg.cache_dir,
                                                    device=self.device, label=prefix + repo, metric_key=key))
-        if "ae" in self.metrics and self.clip is not None:
-            from fastface.evaluation.clip_scores import AestheticScorer
+        if "ae" in self.metrics:  # located even when CLIP is missing: every missing model is reported
+            from fastface.evaluation.clip_scores import AestheticScorer, locate_aesthetic_head
 
-            self.ae = attempt(lambda: AestheticScorer(self.clip, repo=cfg.aesthetic_model, weights_root=weights_root,
-                                                      cache_dir=cfg.cache_dir, label_prefix=prefix))
+            head = cfg.aesthetic_head or self.protocol.aesthetic_head
+            located = attempt(lambda: locate_aesthetic_head(cfg.aesthetic_model, head, weights_root=weights_root,
+                                                            cache_dir=cfg.cache_dir, label_prefix=prefix))
+            if located is not None and self.clip is not None:
+                self.ae = AestheticScorer(self.clip, located=located)
         if "ir" in self.metrics:
             from fastface.evaluation.image_reward import IMAGE_REWARD_ID, ImageRewardScorer
 
@@ -186,43 +199,35 @@ class Evaluator:
             self.ir = attempt(lambda: ImageRewardScorer(repo, weights_root=weights_root, cache_dir=cfg.cache_dir,
                                                         device=self.device, label=prefix + repo))
         if errors:
-            raise EvaluationError("cannot evaluate; missing models:\n  - " + "\n  - ".join(errors))
-        self.fsc_model = f"{self.clip.model_id}+{self.face.model_id}" if "fsc" in self.metrics else None
+            raise EvaluationError(f"cannot evaluate ({len(errors)} problem(s)):\n  - " + "\n  - ".join(errors))
+        tag = self.protocol.tag
+        self.face_model = tag(self.face.model_id) if self.face else None
+        self.face2_model = tag(self.face2.model_id) if self.face2 else None
+        self.clip_model = tag(self.clip.model_id) if self.clip else None
+        self.ae_model = tag(self.ae.model_id) if self.ae else None
+        self.ir_model = tag(self.ir.model_id) if self.ir else None
+        self.fsc_model = tag(f"{self.clip.model_id}+{self.face.model_id}") if "fsc" in self.metrics else None
         self._id_photos = _photo_index(cfg.id_photos) if cfg.id_photos else None
 
     # ------------------------------------------------------------------ planning
     def wanted(self, row: dict) -> list[tuple[str, str]]:
-        """The (name, model) keys this sample should have."""
-        out = []
-        m = self.metrics
-        if "id" in m:
-            out.append(("id_sim", self.face.model_id))
-        if "ffc" in m:
-            out.append(("face_detected", self.face.model_id))
-        if "face-size" in m:
-            out.append(("face_size", self.face.model_id))
-        if "id-dlib" in m:
-            out += [("id_sim", self.face2.model_id), ("face_detected", self.face2.model_id)]
-        if "clip" in m:
-            out.append(("clip_t", self.clip.model_id))
-        if "ae" in m:
-            out.append(("aesthetic", self.ae.model_id))
-        if "ir" in m:
-            out.append(("image_reward", self.ir.model_id))
-        if "fsc" in m and _style(row["prompt"]) is not None:
-            out.append(("fsc", self.fsc_model))
+        """The (name, model) keys this sample should have (FSC: every prompt, both protocols)."""
+        m, out = self.metrics, []
+        for key, name, model in (("id", "id_sim", self.face_model), ("ffc", "face_detected", self.face_model),
+                                 ("face-size", "face_size", self.face_model), ("id-dlib", "id_sim", self.face2_model),
+                                 ("id-dlib", "face_detected", self.face2_model), ("clip", "clip_t", self.clip_model),
+                                 ("ae", "aesthetic", self.ae_model), ("ir", "image_reward", self.ir_model),
+                                 ("fsc", "fsc", self.fsc_model)):
+            if key in m:
+                out.append((name, model))
         return out
 
     def model_ids(self) -> dict[str, str]:
-        out = {}
-        for key in sorted(self.metrics):
-            for name in METRICS[key]:
-                model = {"id": lambda: self.face.model_id, "ffc": lambda: self.face.model_id,
-                         "face-size": lambda: self.face.model_id, "id-dlib": lambda: self.face2.model_id,
-                         "clip": lambda: self.clip.model_id, "ae": lambda: self.ae.model_id,
-                         "ir": lambda: self.ir.model_id, "fsc": lambda: self.fsc_model}[key]()
-                out[f"{name} ({key})"] = model
-        return out
+        return {f"{name} ({key})": model for key, name, model in (
+            ("id", "id_sim", self.face_model), ("ffc", "face_detected", self.face_model),
+            ("face-size", "face_size", self.face_model), ("id-dlib", "id_sim", self.face2_model),
+            ("clip", "clip_t", self.clip_model), ("ae", "aesthetic", self.ae_model),
+            ("ir", "image_reward", self.ir_model), ("fsc", "fsc", self.fsc_model)) if key in self.metrics}
 
     def reference_path(self, row: dict) -> str | None:
         if self._id_photos is not None:
@@ -242,65 +247,85 @@ class Evaluator:
 
         fsc_jobs: list[tuple[int, np.ndarray, str]] = []
         for i, it in enumerate(items):
-            for scorer, names in ((self.face, ("id_sim", "face_detected", "face_size", "fsc")),
-                                  (self.face2, ("id_sim", "face_detected"))):
-                if scorer is None:
-                    continue
-                mine = {(n, scorer.model_id) for n in names} | (
-                    {("fsc", self.fsc_model)} if scorer is self.face and self.fsc_model else set())
-                if not (mine & it.missing):
-                    continue
-                ref, why = None, None
-                if ("id_sim", scorer.model_id) in it.missing:
-                    ref, why = scorer.reference_for(self.reference_path(it.row))
-                res = scorer.analyse(it.image, ref)
-                put(i, "face_detected", scorer.model_id, float(res.detected))
-                put(i, "face_size", scorer.model_id, res.face_size)
-                if ("id_sim", scorer.model_id) in it.missing:
-                    if ref is None:
-                        problems[f"id_sim [{scorer.model_id}]: {why}"] += 1
-                    else:
-                        put(i, "id_sim", scorer.model_id, res.id_sim)
-                if scorer is self.face and ("fsc", self.fsc_model) in it.missing:
-                    from fastface.evaluation.clip_scores import face_crop
-
-                    try:
-                        crop = face_crop(it.image, res.face.bbox) if res.detected else None
-                    except ValueError:  # a box entirely outside the image: no crop, fsc undefined
-                        crop = None
-                    if crop is not None:
-                        fsc_jobs.append((i, crop, _style(it.row["prompt"])))
-                    else:
-                        put(i, "fsc", self.fsc_model, None)
+            for scorer, model in ((self.face, self.face_model), (self.face2, self.face2_model)):
+                if scorer is not None:
+                    fsc = scorer is self.face and self.fsc_model is not None and ("fsc", self.fsc_model) in it.missing
+                    self._face_metrics(i, it, scorer, model, fsc, put, problems, fsc_jobs)
+        release, clamp = self.protocol.release, self.protocol.clamp_clip
         clip_idx = [i for i, it in enumerate(items)
-                    if (self.clip and ("clip_t", self.clip.model_id) in it.missing)
-                    or (self.ae and ("aesthetic", self.ae.model_id) in it.missing)]
+                    if (self.clip_model and ("clip_t", self.clip_model) in it.missing)
+                    or (self.ae_model and ("aesthetic", self.ae_model) in it.missing)]
         if clip_idx:
-            embeds = self.clip.image_embeds([items[i].image for i in clip_idx])
-            if "clip" in self.metrics:
-                scores = self.clip.scores_from_embeds(embeds, [items[i].row["prompt"] for i in clip_idx])
+            images = [items[i].image for i in clip_idx]
+            embeds = self.clip.image_embeds(images, pixels=self.clip.release_pixels(images) if release else None)
+            if self.clip_model:
+                scores = self.clip.scores_from_embeds(embeds, [items[i].row["prompt"] for i in clip_idx], clamp=clamp)
                 for i, s in zip(clip_idx, scores):
-                    put(i, "clip_t", self.clip.model_id, s)
+                    put(i, "clip_t", self.clip_model, s)
             if self.ae is not None:
                 for i, s in zip(clip_idx, self.ae.score_embeds(embeds)):
-                    put(i, "aesthetic", self.ae.model_id, s)
+                    put(i, "aesthetic", self.ae_model, s)
         if fsc_jobs:
-            scores = self.clip.score([c for _, c, _ in fsc_jobs], [t for _, _, t in fsc_jobs])
+            crops = [c for _, c, _ in fsc_jobs]
+            px = self.clip.release_pixels(crops, value_range="0..255") if release else None  # the release's bug
+            scores = self.clip.scores_from_embeds(self.clip.image_embeds(crops, pixels=px),
+                                                  [t for _, _, t in fsc_jobs], clamp=clamp)
             for (i, _, _), s in zip(fsc_jobs, scores):
                 put(i, "fsc", self.fsc_model, s)
         if self.ir is not None:
-            ir_idx = [i for i, it in enumerate(items) if ("image_reward", self.ir.model_id) in it.missing]
+            ir_idx = [i for i, it in enumerate(items) if ("image_reward", self.ir_model) in it.missing]
             if ir_idx:
                 scores = self.ir.score([items[i].image for i in ir_idx], [items[i].row["prompt"] for i in ir_idx])
                 for i, s in zip(ir_idx, scores):
-                    put(i, "image_reward", self.ir.model_id, s)
+                    put(i, "image_reward", self.ir_model, s)
         return out
 
+    def _face_metrics(self, i, it, scorer, model, fsc, put, problems, fsc_jobs) -> None:
+        """face_detected / face_size / id_sim of one backend (and the FSC crop of the primary one)."""
+        from fastface.evaluation.protocol import largest_box, release_crop, square_crop
 
-def _style(prompt: str) -> str | None:
-    from fastface.evaluation.clip_scores import style_text
-
-    return style_text(prompt)
+        want = {n for n in ("id_sim", "face_detected", "face_size") if (n, model) in it.missing}
+        if not want and not fsc:
+            return
+        release = self.protocol.release
+        # the release needs a face in the ID photo for FFC (face_metrics.py:159-171) and FSC (:228-244)
+        ref = None
+        if "id_sim" in want or (release and ("face_detected" in want or fsc)):
+            ref = scorer.reference_status(self.reference_path(it.row))
+            if ref.unknown and not ref.no_face:  # the photo cannot be read: not computed, reported
+                for n in sorted(want & ({"id_sim", "face_detected"} if release else {"id_sim"})):
+                    problems[f"{n} [{model}]: {ref.error}"] += 1
+                if fsc and release:
+                    problems[f"fsc [{self.fsc_model}]: {ref.error}"] += 1
+        res = scorer.analyse(it.image, ref.face if ref else None, protocol=self.protocol.name)
+        ref_ok = ref is not None and not (ref.unknown and not ref.no_face)
+        if "face_detected" in want:
+            if not release:
+                put(i, "face_detected", model, float(res.detected))
+            elif ref_ok:
+                put(i, "face_detected", model, float(res.detected and ref.face is not None))
+        if "face_size" in want:
+            put(i, "face_size", model, scorer.release_face_size(it.image, res) if release else res.face_size)
+        if "id_sim" in want and ref_ok:
+            if ref.face is not None:
+                put(i, "id_sim", model, res.id_sim)
+            elif release:  # no face in the ID photo: a face failure of the sample, no value
+                put(i, "id_sim", model, None)
+            else:
+                problems[f"id_sim [{model}]: {ref.error}"] += 1
+        if not fsc:
+            return
+        text = fsc_text(it.row["prompt"])
+        if release:
+            if not ref_ok:
+                return
+            crop = release_crop(it.image, largest_box(res.faces).bbox) if res.detected and ref.fsc_crop_ok else None
+        else:
+            crop = square_crop(it.image, res.face.bbox) if res.detected else None
+        if crop is None:
+            put(i, "fsc", self.fsc_model, None)
+        else:
+            fsc_jobs.append((i, crop, text))
 
 
 def _photo_index(folder: str) -> dict[str, str]:

@@ -4,10 +4,13 @@
 - **face_detected** (0/1): a face was found in the generated image (insightface: with the
   det-size retry 640, 576, ..., 320).  FFC = the number of 0s.
 - **id_sim**: cosine similarity of the embeddings of the reference face (the first face of
-  the ID photo, as the release takes) and the generated face (the largest face found, as the
-  capture sweeps take); null when no face was found in the generated image.
-- **face_size**: area of the generated face box clipped to the image / image area; null when
-  no face was found.
+  the ID photo, as the release takes) and the generated face (corrected protocol: the largest
+  face found; release: ``faces[0]``, the best detection score); null when no face was found
+  in the generated image.
+- **face_size**: corrected: area of the generated face box clipped to the image / image area,
+  null without a face; release: the release's ``get_face_ratios`` (:meth:`FaceScorer.release_face_size`).
+
+The protocol-dependent choices are the pure functions of :mod:`fastface.evaluation.protocol`.
 
 The model string is ``"<backend model>@<sha8>"`` over the backend's model files:
 ``insightface/buffalo_l@...`` (every ``*.onnx`` of the buffalo_l folder),
@@ -23,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fastface.faces import (BACKENDS, Face, FaceImageError, FaceModelUnavailable, load_image, make_analyzer,
-                            reference_face)
+from fastface.faces import BACKENDS, Face, FaceImageError, FaceModelUnavailable, NoFaceError, as_rgb, load_image, make_analyzer
 from fastface.evaluation.models import model_string
+from fastface.evaluation.protocol import (RELEASE_DET_SIZES, largest_box, pick_generated_face, release_crop,
+                                          release_face_ratio)
 
 
 def insightface_root(root: str | os.PathLike | None = None) -> Path:
@@ -66,12 +70,27 @@ _ANALYZERS: dict[tuple, object] = {}
 @dataclass
 class FaceResult:
     detected: bool
-    face: Face | None
+    face: Face | None                # the face the metrics use (protocol-dependent)
     n_faces: int
     det_size: int | None = None
     id_sim: float | None = None
-    face_size: float | None = None
+    face_size: float | None = None   # clipped box area / image area (corrected)
     reference_error: str | None = None  # why no id_sim although a face was found
+    faces: tuple = ()                # every face found, in the detector's order (best first)
+
+
+@dataclass
+class RefStatus:
+    """What an ID photo gives: its reference face (``faces[0]``), or why not."""
+
+    face: Face | None = None
+    error: str | None = None         # the photo cannot be used at all (missing, unreadable, no embedding)
+    no_face: bool = False            # the photo was read and no face was found in it
+    fsc_crop_ok: bool = False        # the release's FSC crop of its largest box is non-empty
+
+    @property
+    def unknown(self) -> bool:
+        return self.error is not None
 
 
 class FaceScorer:
@@ -82,60 +101,93 @@ class FaceScorer:
         self.model_id = face_model_string(backend, root=root)
         self._device, self._root = device, root
         self._analyzer = None
-        self._refs: dict[str, Face | Exception] = {}
+        self._refs: dict[str, RefStatus] = {}
+
+    @classmethod
+    def with_analyzer(cls, analyzer, model_id: str, backend: str = "test") -> "FaceScorer":
+        """A scorer around a given analyzer (tests: hand-made faces)."""
+        self = cls.__new__(cls)
+        self.backend, self.model_id, self._device, self._root = backend, model_id, "cpu", None
+        self._analyzer, self._refs = analyzer, {}
+        return self
+
+    def _shared(self, det_size: int):
+        key = (self.backend, str(self._device), None if self._root is None else str(self._root), det_size)
+        if key not in _ANALYZERS:  # loading dlib / onnx models takes seconds: once per process
+            _ANALYZERS[key] = make_analyzer(self.backend, device=self._device, root=key[2], det_size=det_size)
+        return _ANALYZERS[key]
 
     @property
     def analyzer(self):
         if self._analyzer is None:
-            key = (self.backend, str(self._device), None if self._root is None else str(self._root))
-            if key not in _ANALYZERS:  # loading dlib / onnx models takes seconds: once per process
-                _ANALYZERS[key] = make_analyzer(self.backend, device=self._device, root=key[2])
-            self._analyzer = _ANALYZERS[key]
+            self._analyzer = self._shared(RELEASE_DET_SIZES[0])
         return self._analyzer
 
     @property
     def has_embedding(self) -> bool:
         return self.analyzer.embedding_dim is not None
 
-    def reference(self, photo: str | os.PathLike | np.ndarray, key: str | None = None) -> Face:
-        """The reference face of an ID photo (first face); raises FaceImageError (cached)."""
+    def reference_status(self, photo: str | os.PathLike | np.ndarray | None, key: str | None = None) -> RefStatus:
+        """The ID photo's faces (cached per path): ``faces[0]`` is the reference face (the
+        release's ``extract_face_embed`` of the ID photo, with the same det-size retry)."""
+        if photo is None or (isinstance(photo, str) and not photo):
+            return RefStatus(error="the sample has no ID photo path")
         key = key or (str(photo) if not isinstance(photo, np.ndarray) else None)
         if key is not None and key in self._refs:
-            ref = self._refs[key]
-            if isinstance(ref, Exception):
-                raise ref
-            return ref
+            return self._refs[key]
+        label = key or "the ID image"
         try:
-            image = load_image(photo) if not isinstance(photo, np.ndarray) else photo
-            _, face = reference_face(self.analyzer, image, on_multiple="first", name=key,
-                                     need_embedding=self.has_embedding)
+            image = load_image(photo) if not isinstance(photo, np.ndarray) else as_rgb(photo, label)
+            faces = self.analyzer.detect(image)
         except FaceImageError as e:
-            if key is not None:
-                self._refs[key] = e
-            raise
+            status = RefStatus(error=str(e))
+        else:
+            if not faces:
+                status = RefStatus(error=f"{label}: no face found by the {self.analyzer.name} backend", no_face=True)
+            else:
+                big = largest_box(faces)
+                status = RefStatus(face=faces[0], fsc_crop_ok=release_crop(image, big.bbox) is not None)
         if key is not None:
-            self._refs[key] = face
-        return face
+            self._refs[key] = status
+        return status
 
-    def analyse(self, image: np.ndarray, reference: Face | None = None) -> FaceResult:
+    def reference(self, photo: str | os.PathLike | np.ndarray, key: str | None = None) -> Face:
+        """The reference face of an ID photo (first face); raises FaceImageError."""
+        if not self.has_embedding:
+            raise FaceImageError(f"{key or photo}: the {self.backend} backend gives no face embedding; "
+                                 "use --face-backend insightface or dlib")
+        st = self.reference_status(photo, key)
+        if st.face is None:
+            raise (NoFaceError if st.no_face else FaceImageError)(st.error)
+        return st.face
+
+    def analyse(self, image: np.ndarray, reference: Face | None = None, *, protocol: str = "corrected") -> FaceResult:
         """Detect the generated face; id_sim against ``reference`` when both have embeddings."""
         found = self.analyzer.detect(image)
         det_size = getattr(self.analyzer, "last_det_size", None)
         if not found:
             return FaceResult(False, None, 0, det_size)
-        face = max(found, key=lambda f: f.area)
+        face = pick_generated_face(found, protocol)
         sim = None
         if reference is not None and face.embedding is not None and reference.embedding is not None:
             a = np.asarray(face.embedding, np.float64)
             b = np.asarray(reference.embedding, np.float64)
             sim = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-        return FaceResult(True, face, len(found), det_size, id_sim=sim, face_size=face.area_ratio(image.shape))
+        return FaceResult(True, face, len(found), det_size, id_sim=sim, face_size=face.area_ratio(image.shape),
+                          faces=tuple(found))
+
+    def release_face_size(self, image: np.ndarray, result: FaceResult) -> float:
+        """The release's face size: insightface detects again at det size 320 only (its retry
+        loop keeps the last pass); other backends have no det size and use the faces found."""
+        if self.backend == "insightface":
+            faces = self._shared(RELEASE_DET_SIZES[-1]).detect(image)
+        else:
+            faces = list(result.faces)
+        return release_face_ratio(faces, image.shape)
 
     def reference_for(self, path: str | None) -> tuple[Face | None, str | None]:
         """(reference face, None) or (None, reason)."""
-        if not path:
-            return None, "the sample has no ID photo path"
-        try:
-            return self.reference(path), None
-        except FaceImageError as e:
-            return None, str(e)
+        st = self.reference_status(path)
+        if st.face is not None and not self.has_embedding:
+            return None, f"the {self.backend} backend gives no face embedding"
+        return st.face, st.error

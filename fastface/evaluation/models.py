@@ -127,13 +127,48 @@ def _drop_hint(metric_key: str) -> str:
     return f"; or leave the metric out (--metrics without '{metric_key}')" if metric_key else ""
 
 
+def first_sentences(text: str, limit: int = 400) -> str:
+    """The start of an error message on one line, never cut inside a sentence: whole
+    sentences up to ``limit`` characters (at least the first one, whatever its length)."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    import re
+
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", flat)]
+    fitting = [e for e in ends if e <= limit]
+    if fitting:
+        return flat[:fitting[-1]]
+    return flat[:ends[0]] if ends else flat
+
+
 def _missing_message(ref: str, what: str, weights_root, error: Exception, metric_key: str) -> str:
     where = (f"under --weights-root {weights_root} (as {Path(weights_root) / ref})" if weights_root
              else "(no --weights-root given)")
+    detail = first_sentences(str(error)) if str(error) else ""
     return (f"{what or ref}: not found {where}, and the Hub download failed "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}). "
+            f"({type(error).__name__}: {detail}). "
             f"Put the files in a folder that mirrors the Hub (<root>/{ref}) and pass --weights-root"
             + _drop_hint(metric_key))
+
+
+def check_device(device: str | None, flag: str = "--device") -> None:
+    """A one-line error for a CUDA device this machine cannot use (instead of torch's
+    ``AssertionError: Torch not compiled with CUDA enabled`` traceback)."""
+    if not device or not str(device).startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        why = ("this torch build has no CUDA" if torch.version.cuda is None
+               else "no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)")
+        raise ModelUnavailable(f"{flag} {device}: CUDA is not available on this machine ({why}; "
+                               f"torch {torch.__version__}); use {flag} cpu")
+    if ":" in str(device):
+        index = str(device).split(":", 1)[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise ModelUnavailable(f"{flag} {device}: no such GPU here ({torch.cuda.device_count()} visible: "
+                                   f"cuda:0..cuda:{torch.cuda.device_count() - 1})")
 
 
 def first_existing(repos: Sequence[str], weights_root) -> str:

@@ -7,8 +7,9 @@
   768**, like ViT-L/14's, so that the real-sized aesthetic MLP runs on its embeddings; an
   offline ``CLIPTokenizer`` (:func:`fastface.tiny.tiny_tokenizer`) and CLIP-L's
   ``preprocessor_config.json`` (224 px, OpenAI mean/std);
-- ``christophschuhmann/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth``: the
-  aesthetic MLP with the real key names **and the real dims** (768-1024-128-64-16-1), random;
+- ``christophschuhmann/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth`` and the
+  release's ``ava+logos-l14-linearMSE.pth``: aesthetic MLPs with the real key names **and the
+  real dims** (768-1024-128-64-16-1), random (different seeds);
 - ``THUDM/ImageReward/ImageReward.pt`` + ``med_config.json``: an ImageReward state dict with
   the real key names (``blip.visual_encoder.*``, ``blip.text_encoder.*``, ``mlp.layers.*``,
   plus the unused ``blip.vision_proj``/``text_proj`` of the release), a tiny ViT (width 64,
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-TINY_EVAL_VERSION = 1
+TINY_EVAL_VERSION = 2  # 2: + the release's aesthetic head (ava+logos-l14-linearMSE.pth)
 CLIP_PREPROCESSOR = {
     "crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_convert_rgb": True,
     "do_normalize": True, "do_rescale": True, "do_resize": True,
@@ -119,6 +120,7 @@ def build_tiny_eval_world(root: str | os.PathLike | None = None, *, seed: int = 
     (a complete world, marked by ``tiny_eval_world.json`` written last, is reused)."""
     from fastface.evaluation.clip_scores import AESTHETIC_FILE, AESTHETIC_REPOS, CLIP_ID
     from fastface.evaluation.image_reward import IMAGE_REWARD_FILE, IMAGE_REWARD_ID, MED_CONFIG_FILE, TOKENIZER_IDS
+    from fastface.evaluation.protocol import AESTHETIC_HEADS
     from fastface.tiny import tiny_tokenizer
 
     root = Path(root) if root is not None else default_eval_root(seed)
@@ -137,6 +139,7 @@ def build_tiny_eval_world(root: str | os.PathLike | None = None, *, seed: int = 
         aes = tmp / AESTHETIC_REPOS[0]
         aes.mkdir(parents=True)
         torch.save(tiny_aesthetic_state(seed + 1), aes / AESTHETIC_FILE)
+        torch.save(tiny_aesthetic_state(seed + 3), aes / AESTHETIC_HEADS["release"])
 
         ir = tmp / IMAGE_REWARD_ID
         ir.mkdir(parents=True)

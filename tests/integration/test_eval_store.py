@@ -119,18 +119,20 @@ def test_evaluate_writes_every_metric_where_it_belongs(pristine, evaluator, tmp_
     assert sum(s.problems.values()) == 1 and "missing.png" in next(iter(s.problems))
     rows = _metrics(store)
     by = {(r["sample_key"], r["name"]): r for r in rows}
-    face_m = ev.face.model_id
-    assert face_m.startswith("dlib/")
+    face_m = ev.face_model
+    assert face_m.startswith("dlib/") and face_m.endswith("#protocol=corrected")  # the default protocol
+    assert all(r["model"].endswith("#protocol=corrected") for r in rows)
     per_sample = Counter(r["sample_key"] for r in rows)
-    # 0: id, ffc, face-size, clip, ae, ir = 6; 1 and 2: + fsc = 7; 4: no id_sim = 5; 3 (failed): none
-    assert per_sample == {keys[0]: 6, keys[1]: 7, keys[2]: 7, keys[4]: 5}
+    # id, ffc, face-size, clip, ae, ir, fsc (every prompt) = 7; 4: no id_sim = 6; 3 (failed): none
+    assert per_sample == {keys[0]: 7, keys[1]: 7, keys[2]: 7, keys[4]: 6}
     assert by[(keys[0], "id_sim")]["value"] == pytest.approx(1.0, abs=1e-6)
     assert by[(keys[0], "face_detected")]["value"] == 1.0 and by[(keys[0], "id_sim")]["model"] == face_m
     assert 0.02 < by[(keys[0], "face_size")]["value"] < 0.05
     assert by[(keys[1], "face_detected")]["value"] == 0.0
     assert np.isnan(by[(keys[1], "id_sim")]["value"]) and np.isnan(by[(keys[1], "fsc")]["value"])
     assert 0.0 <= by[(keys[2], "fsc")]["value"] <= 1.0
-    assert by[(keys[2], "fsc")]["model"] == f"{ev.clip.model_id}+{face_m}"
+    assert by[(keys[2], "fsc")]["model"] == f"{ev.clip.model_id}+{ev.face.model_id}#protocol=corrected"
+    assert 0.0 <= by[(keys[0], "fsc")]["value"] <= 1.0  # a realistic prompt: the face crop vs the whole prompt
     assert (keys[4], "id_sim") not in by and by[(keys[4], "face_detected")]["value"] == 1.0
     for k in (keys[0], keys[1], keys[2], keys[4]):
         assert 0.0 <= by[(k, "clip_t")]["value"] <= 1.0
@@ -185,7 +187,7 @@ def test_evaluate_resumes_after_an_interruption(pristine, evaluator, tmp_path, m
     rest = evaluate_store(store, cfg, progress=False, evaluator=ev)
     assert rest.n_evaluated == 3 and rest.n_complete == 1
     rows = _metrics(store)
-    assert len(rows) == 6 + 7 + 7 + 5
+    assert len(rows) == 7 + 7 + 7 + 6
     raw = _raw_metric_rows(store)
     assert len(raw) == len(set(raw)) == len(rows)
 
