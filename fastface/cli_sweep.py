@@ -116,7 +116,8 @@ def cmd_capture(args) -> int:
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="capture a small offline tiny-world sweep and open the workbench")
+    p = sub.add_parser("demo", help="capture a small offline tiny-world sweep, then serve the workbench on "
+                                    "http://127.0.0.1:PORT (open it in a browser; Ctrl-C stops it)")
     p.add_argument("--store", default=DEMO_STORE)
     p.add_argument("--no-open", action="store_true", help="capture only; do not start the workbench")
     p.add_argument("--port", type=int, default=8501)
@@ -146,7 +147,7 @@ def _launch(store: str, port: int, host: str = "127.0.0.1") -> int:
 
 
 def add_workbench(sub) -> None:
-    p = sub.add_parser("workbench", help="open the workbench on a store")
+    p = sub.add_parser("workbench", help="serve the workbench for a store on http://127.0.0.1:PORT (Ctrl-C stops it)")
     p.add_argument("--store", required=True)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
