@@ -1,11 +1,13 @@
 """``fastface evaluate | import | report``: metrics into a store, imported runs, paper tables.
 
     fastface evaluate --store PATH [--run ID ...] [--metrics id,ffc,face-size,id-dlib,clip,ae,ir,fsc]
-                      [--tiny] [--device cuda] [--weights-root DIR] [--face-backend insightface]
-                      [--ray [ADDRESS] [--ray-actors N]]
+                      [--protocol release|corrected] [--tiny] [--device cuda] [--weights-root DIR]
+                      [--face-backend insightface] [--ray [ADDRESS] [--ray-actors N]]
     fastface import   --store PATH --images DIR --config CONFIG.json --dataset DIR
+                      [--order sorted|listdir|FILE] [--protocol release|corrected]
                       [--run-id ID] [--checkpoint NAME] [--pattern '{index}.png']
-    fastface report   --store PATH --out DIR [--run ID ...] [--baseline-preset baseline]
+    fastface report   --store PATH --out DIR [--run ID ...] [--protocol release|corrected]
+                      [--baseline-preset baseline]
 
 ``register(sub)`` adds the three subcommands to ``fastface.cli``'s parser (its
 ``_EXTRA_COMMANDS``); ``python -m fastface.evaluation.cli ...`` runs them alone.
@@ -14,6 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+
+def _add_protocol(p, what: str, default: str | None = "corrected") -> None:
+    p.add_argument("--protocol", choices=["release", "corrected"], default=default,
+                   help=f"release: the authors' released evaluation reproduced, quirks included; corrected: its "
+                        f"errors fixed (fastface/evaluation/README.md, 'Protocols'); {what}"
+                        + (f" (default {default})" if default else ""))
 
 
 def _runs(values) -> list[str]:
@@ -45,6 +54,10 @@ def add_evaluate(sub) -> None:
     p.add_argument("--clip-model", help="CLIP ViT-L/14 Hub id or path (default openai/clip-vit-large-patch14)")
     p.add_argument("--aesthetic-model", help="Hub id or path of the folder with sac+logos+ava1-l14-linearMSE.pth")
     p.add_argument("--image-reward-model", help="Hub id or path with ImageReward.pt + med_config.json")
+    p.add_argument("--aesthetic-head", help="aesthetic MLP file in --aesthetic-model's repo, or a path (default: "
+                                            "the protocol's: release ava+logos-l14-linearMSE.pth, corrected "
+                                            "sac+logos+ava1-l14-linearMSE.pth)")
+    _add_protocol(p, "the metric definitions; tagged on every metric row's model string")
     p.add_argument("--dry-run", action="store_true", help="only count what would be computed")
     p.add_argument("--no-progress", action="store_true")
     from fastface.ray_setup import add_ray_arguments
@@ -61,7 +74,8 @@ def cmd_evaluate(args) -> int:
                      weights_root=args.weights_root, cache_dir=args.cache_dir,
                      insightface_root=args.insightface_root, tiny=args.tiny, id_photos=args.id_photos,
                      batch_size=args.batch_size, clip_model=args.clip_model, aesthetic_model=args.aesthetic_model,
-                     image_reward_model=args.image_reward_model)
+                     image_reward_model=args.image_reward_model, protocol=args.protocol,
+                     aesthetic_head=args.aesthetic_head)
     if args.ray is not None and not args.dry_run:  # Ray is imported on this path only
         from fastface.ray_setup import check_ray_device
         from fastface.evaluation.evaluate_ray import evaluate_store_ray
@@ -105,8 +119,12 @@ def add_import(sub) -> None:
     p.add_argument("--seed-mode", default="constant", choices=["constant", "per-sample"],
                    help="constant: every sample records --seed (one sequential generator, as the release); "
                         "per-sample: seed + index (as fastface capture)")
+    p.add_argument("--order", default="sorted",
+                   help="identity order behind {index}: sorted (default), listdir (os.listdir of the photo folder "
+                        "on this machine, as the release numbers its images), or a FILE listing the identities")
     p.add_argument("--face-backend", default="insightface", choices=["insightface", "dlib", "skimage"])
     p.add_argument("--insightface-root", help="folder with models/buffalo_l/*.onnx (default: ~/.insightface)")
+    _add_protocol(p, "the definitions of the face metrics written on import")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)
@@ -120,23 +138,28 @@ def cmd_import(args) -> int:
     summary = import_folder(args.store, args.images, args.config, dataset, run_id=args.run_id,
                             checkpoint=args.checkpoint, pattern=args.pattern, seed=args.seed,
                             seed_mode=args.seed_mode, face_backend=args.face_backend, device=args.device,
-                            insightface_root=args.insightface_root, name=args.name, progress=not args.no_progress)
+                            insightface_root=args.insightface_root, name=args.name, progress=not args.no_progress,
+                            order=args.order, protocol=args.protocol)
     print("\n".join(summary.lines()))
     return 0
 
 
 def add_report(sub) -> None:
     p = sub.add_parser("report", help="paper tables (Markdown, LaTeX, CSV), paired statistics and fronts",
-                       description="Tables 1-3 (joint / stylistic / realistic), paired bootstrap comparisons "
-                                   "against the baseline preset, and ID fronts over IP-Adapter scales.")
+                       description="Tables 1-3 (joint / stylistic / realistic), paired comparisons against the "
+                                   "baseline preset (exact sign-flip test, Student-t interval), and ID fronts "
+                                   "over IP-Adapter scales, for one protocol.")
     p.add_argument("--store", required=True)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--run", action="append", help="run id (repeat, or comma-separated); default: every run")
     p.add_argument("--baseline-preset", default="baseline")
     p.add_argument("--id-backend", default=None, help="face model family of the ID column (default: insightface, "
                                                       "else dlib)")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    _add_protocol(p, "which metric rows the report reads (default: the one protocol in the store; "
+                     "required when it holds both)", default=None)
+    p.add_argument("--n-perm", type=int, default=20000,
+                   help="random sign flips of the permutation test above 16 pairs (exact below; default 20000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random sign flips")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG/SVG figures (kaleido + chromium)")
     p.add_argument("--formats", default="png,svg", help="figure formats (png, svg, pdf)")
     p.set_defaults(func=cmd_report)
@@ -147,7 +170,7 @@ def cmd_report(args) -> int:
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     rep = make_report(args.store, args.out, runs=_runs(args.run), baseline_preset=args.baseline_preset,
-                      id_backend=args.id_backend, n_boot=args.n_boot, seed=args.seed,
+                      id_backend=args.id_backend, n_perm=args.n_perm, seed=args.seed, protocol=args.protocol,
                       figures=not args.no_figures, formats=formats)
     for p in rep.files:
         print(p)

@@ -21,6 +21,12 @@ checkpoint, dataset, folder, pattern, seeds), so running the same import again r
 committed samples are skipped; failed ones stay failed (the store keeps the first commit of a
 sample: import again under a new ``--run-id`` after fixing files).
 
+Pairing: ``--order sorted|listdir|FILE`` fixes the identity order behind ``index``
+(:mod:`fastface.evaluation.pairing`), and the import prints a sanity check: the share of
+generated faces closer to their own ID photo than to the other identities', with a loud
+warning when it is low.  ``--protocol`` (release | corrected) picks the face-metric
+definitions and tags their model strings (``fastface evaluate --protocol`` then skips them).
+
 Seeds: ``--seed-mode constant`` (default) records the one generator seed of the paper's release
 (50, consumed sequentially over the dataset) on every sample; ``per-sample`` records
 ``seed + index`` as ``fastface capture`` uses.  Paired statistics match samples on (identity,
@@ -57,6 +63,7 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)
     extra_files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    pairing: object = None      # pairing.PairingReport of the images imported now
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: {self.n_pairs} pairs; imported {self.n_ok} ok + {self.n_failed} failed; "
@@ -68,6 +75,8 @@ class ImportSummary:
             shown = ", ".join(self.extra_files[:20])
             more = f" (+{len(self.extra_files) - 20} more)" if len(self.extra_files) > 20 else ""
             out.append(f"extra files ignored ({len(self.extra_files)}): {shown}{more}")
+        if self.pairing is not None:
+            out += self.pairing.lines()
         return out
 
 
@@ -141,11 +150,15 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
                   checkpoint: str | None = None, pattern: str = "{index}.png", seed: int = 50,
                   seed_mode: str = "constant", face_backend: str = "insightface", device: str = "cpu",
                   insightface_root: str | None = None, name: str | None = None, progress: bool = True,
-                  echo: Callable[[str], None] = print, writer=None) -> ImportSummary:
+                  echo: Callable[[str], None] = print, writer=None, order: str = "sorted",
+                  protocol: str = "corrected") -> ImportSummary:
     """Import (or resume importing) a folder of generations as one run; returns counts."""
     from tqdm import tqdm
 
     from fastface.evaluation.face_scores import FaceScorer
+    from fastface.evaluation.models import check_device
+    from fastface.evaluation.pairing import ORDERS, identity_names_in_order, pairing_report, reorder
+    from fastface.evaluation.protocol import Protocol
     from fastface.sweep import package_versions
     from store.records import FaceRecord, MetricRecord, RunRecord, SampleRecord, sample_key, utcnow
     from store.writer import StoreWriter
@@ -156,6 +169,11 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
         raise ImportFolderError(f"--images {folder}: not a folder of generated images")
     if seed_mode not in ("constant", "per-sample"):
         raise ImportFolderError(f"--seed-mode {seed_mode!r}: choose 'constant' or 'per-sample'")
+    proto = Protocol(protocol)
+    check_device(device)
+    dataset = reorder(dataset, order)
+    names = [i.name for i in dataset.identities]
+    alternatives = {k: identity_names_in_order(dataset, k) for k in ORDERS if k != order}
     config, extras = read_config(config_path)
     ck = extras.get("checkpoint")
     checkpoint = checkpoint or (ck.get("name") if isinstance(ck, dict) else ck) or "unknown"
@@ -175,12 +193,14 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
              "pairs": [(p[1].name, p[2].text) for p in plan], "pattern": pattern, "seed": seed,
              "seed_mode": seed_mode, "face_backend": face.model_id}
     run_id = run_id or import_run_id(checkpoint, config, extra)
-    notes = json.dumps({"import": {k: v for k, v in extra.items() if k != "pairs"}, "sidecar": extras},
-                       default=str)
+    notes = json.dumps({"import": {**{k: v for k, v in extra.items() if k != "pairs"}, "order": order,
+                                   "identity_order": names, "protocol": proto.name}, "sidecar": extras},
+                       default=str)  # the order is in the run id through the pairs
     own_writer = writer is None
     writer = writer or StoreWriter(store_path, worker_id="import")
     summary = ImportSummary(run_id=run_id, n_pairs=len(plan))
     summary.extra_files = sorted(_all_files(folder) - expected)
+    embeddings: dict[int, np.ndarray] = {}
     try:
         writer.begin_run(RunRecord(run_id=run_id, config=config.to_dict(), name=name or f"import:{folder.name}",
                                    preset=config.name, checkpoint=checkpoint, ip_scale=config.ip_scale,
@@ -209,7 +229,9 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
                         sample = SampleRecord(**base, status="failed", error=error, finished_at=utcnow())
                     else:
                         error = None
-                        faces, metrics = _faces(face, ident.path, rgb, FaceRecord, MetricRecord)
+                        faces, metrics, emb = _faces(face, proto, ident.path, rgb, FaceRecord, MetricRecord)
+                        if emb is not None:
+                            embeddings[index] = emb
                         sample = SampleRecord(**base, status="ok", image_png=png, width=int(rgb.shape[1]),
                                               height=int(rgb.shape[0]), finished_at=utcnow())
                 if writer.write_sample(run_id, sample, faces=faces, metrics=metrics):
@@ -223,6 +245,11 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
                 bar.update(1)
         finally:
             bar.close()
+        if face.has_embedding:
+            refs = {i.name: face.reference_status(i.path).face for i in dataset.identities}
+            summary.pairing = pairing_report(embeddings, {k: f.embedding for k, f in refs.items()
+                                                          if f is not None and f.embedding is not None},
+                                             names, n_prompts, order, alternatives)
         n_done = len(writer.done_sample_keys(run_id))
         writer.set_status(run_id, "completed" if n_done >= len(plan) else "running", n_done=n_done,
                           n_failed=summary.n_failed, n_total=len(plan),
@@ -239,17 +266,21 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
     return summary
 
 
-def _faces(face, id_path: str, rgb: np.ndarray, FaceRecord, MetricRecord) -> tuple[list, list]:
-    """faces rows (reference + generated) and the face metrics of one imported image."""
-    model = face.model_id
+def _faces(face, proto, id_path: str, rgb: np.ndarray, FaceRecord, MetricRecord) -> tuple[list, list, object]:
+    """faces rows (reference + generated), the face metrics of one imported image under the
+    protocol ``proto`` (the definitions of ``Evaluator`` for id / ffc / face-size), and the
+    generated face's embedding (for the pairing check)."""
+    model = proto.tag(face.model_id)
     rows, metrics = [], []
-    ref, _ = face.reference_for(id_path)
-    if ref is not None:
-        rows.append(FaceRecord(role="reference", detected=True, backend=model, n_faces=1, bbox=ref.bbox, kps=ref.kps,
-                               score=ref.score, embedding=ref.embedding))
+    ref = face.reference_status(id_path)
+    readable = ref.face is not None or ref.no_face
+    if ref.face is not None:
+        r = ref.face
+        rows.append(FaceRecord(role="reference", detected=True, backend=model, n_faces=1, bbox=r.bbox, kps=r.kps,
+                               score=r.score, embedding=r.embedding))
     else:
         rows.append(FaceRecord(role="reference", detected=False, backend=model, n_faces=0))
-    res = face.analyse(rgb, ref)
+    res = face.analyse(rgb, ref.face, protocol=proto.name)
     if res.detected:
         f = res.face
         rows.append(FaceRecord(role="generated", detected=True, backend=model, det_size=res.det_size,
@@ -257,8 +288,17 @@ def _faces(face, id_path: str, rgb: np.ndarray, FaceRecord, MetricRecord) -> tup
                                embedding=f.embedding, similarity=res.id_sim))
     else:
         rows.append(FaceRecord(role="generated", detected=False, backend=model, det_size=res.det_size, n_faces=0))
-    metrics.append(MetricRecord("face_detected", float(res.detected), model))
-    metrics.append(MetricRecord("face_size", res.face_size, model))
-    if ref is not None and face.has_embedding:
-        metrics.append(MetricRecord("id_sim", res.id_sim, model))
-    return rows, metrics
+    if not proto.release:
+        metrics.append(MetricRecord("face_detected", float(res.detected), model))
+        metrics.append(MetricRecord("face_size", res.face_size, model))
+    else:
+        if readable:  # the release counts an ID photo without a face as a face failure
+            metrics.append(MetricRecord("face_detected", float(res.detected and ref.face is not None), model))
+        metrics.append(MetricRecord("face_size", face.release_face_size(rgb, res), model))
+    if face.has_embedding:
+        if ref.face is not None:
+            metrics.append(MetricRecord("id_sim", res.id_sim, model))
+        elif proto.release and ref.no_face:
+            metrics.append(MetricRecord("id_sim", None, model))
+    emb = res.face.embedding if res.detected and res.face.embedding is not None else None
+    return rows, metrics, emb
