@@ -181,7 +181,7 @@ def release_clip_pixels(images: Sequence[np.ndarray], *, value_range: str = "-1.
     s = torch.tensor(std or CLIP_STD, dtype=torch.float32).view(3, 1, 1)
     out = []
     for im in images:
-        x = torch.from_numpy(np.ascontiguousarray(np.asarray(im, dtype=np.uint8)[:, :, :3])).permute(2, 0, 1)
+        x = torch.from_numpy(np.array(np.asarray(im, dtype=np.uint8)[:, :, :3])).permute(2, 0, 1)  # a writable copy
         x = x.to(torch.float32)
         if value_range == "-1..1":
             x = (x / 255.0 - 0.5) * 2  # ToTensor, then ExperimentDataset._process_image

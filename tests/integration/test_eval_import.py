@@ -102,7 +102,7 @@ def test_import_folder_with_missing_extra_and_corrupt_files(folders, capsys):
         assert sims[0] == pytest.approx(1.0, abs=1e-6)  # the ID photo itself
         m = con.execute("select s.sample_index, m.name, m.model, m.value from metrics m join samples s "
                         "using (run_id, sample_key)").fetchall()
-        assert {x[2] for x in m} == {face_model_string("dlib")}
+        assert {x[2] for x in m} == {face_model_string("dlib") + "#protocol=corrected"}  # the default protocol
         v = {(x[0], x[1]): x[3] for x in m}
         assert set(v) == {(i, n) for i in (0, 3) for n in ("face_detected", "face_size", "id_sim")}
         assert v[(0, "face_detected")] == 1.0 and v[(0, "id_sim")] == pytest.approx(1.0, abs=1e-6)
@@ -178,3 +178,71 @@ def test_import_input_errors(folders, tmp_path, capsys):
                                    "config": json.loads(folders["config"].read_text())}))
     assert _cli(base + ["--config", str(sidecar)]) == 0
     assert "import-lightning-ff-am2" in capsys.readouterr().out
+
+
+def test_import_order_pairing_check_and_both_protocols_end_to_end(tmp_path, capsys):
+    """Images generated in the order (t1_far_left, astronaut, t1_centre) — a listdir order — are
+    imported with --order sorted (wrong: a loud warning, 0 of 6 faces closer to their own photo)
+    and with --order FILE (right: 6 of 6); then both protocols run end to end on the import:
+    evaluate --tiny and report, each report header naming its protocol."""
+    from fastface.config import load_preset
+    from fastface.faces import sample_photos
+
+    photos = sample_photos(group_crops=True)
+    order = ["t1_far_left", "astronaut", "t1_centre"]
+    ds = tmp_path / "dataset"
+    (ds / "id_photos").mkdir(parents=True)
+    for name in order:
+        (ds / "id_photos" / f"{name}.png").write_bytes(_png(photos[name]))
+    (ds / "prompts_nostyle.txt").write_text(PROMPTS_REAL[0] + "\n")
+    (ds / "prompts_style.txt").write_text(PROMPTS_STYLE[0] + "\n")
+    gens = tmp_path / "gens"
+    gens.mkdir()
+    for k, name in enumerate(order):  # each "generated" image is its identity's photo: similarity 1 to its own
+        for j in range(2):
+            (gens / f"{2 * k + j}.png").write_bytes(_png(photos[name]))
+    cfg = tmp_path / "ff-am2.json"
+    cfg.write_text(load_preset("ff-am2").to_json())
+    store = tmp_path / "store"
+    base = ["import", "--store", str(store), "--images", str(gens), "--config", str(cfg), "--dataset", str(ds),
+            "--checkpoint", "hyper", "--face-backend", "dlib", "--no-progress"]
+    assert _cli(base + ["--run-id", "sorted"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: pairing check (--order sorted): 0/6 generated faces (0%)" in out
+    assert "probably paired with the wrong ID photos" in out
+    listing = tmp_path / "generating-machine-listdir.txt"
+    listing.write_text("\n".join(f"{n}.png" for n in order) + "\n")
+    assert _cli(base + ["--run-id", "listed", "--order", str(listing), "--protocol", "release"]) == 0
+    out = capsys.readouterr().out
+    assert f"pairing check (--order {listing}): 6/6 generated faces (100%)" in out and "WARNING" not in out
+    s = _samples(store, "listed")
+    assert [i for i in s["sample_index"]] == list(range(6))
+
+    from store.db import connect_read_only
+
+    con = connect_read_only(store)
+    try:
+        rows = con.execute("select s.identity, m.name, m.model, m.value from metrics m join samples s "
+                           "using (run_id, sample_key) where m.run_id = 'listed'").fetchall()
+    finally:
+        con.close()
+    assert {r[2].rsplit("#", 1)[1] for r in rows} == {"protocol=release"}
+    assert all(r[3] == pytest.approx(1.0, abs=1e-6) for r in rows if r[1] == "id_sim")  # paired right
+    # release face size: the unclipped box of faces[0] over the image (dlib has no det sizes)
+    assert all(0 < r[3] < 1 for r in rows if r[1] == "face_size")
+
+    for protocol in ("release", "corrected"):
+        assert _cli(["evaluate", "--store", str(store), "--run", "listed", "--tiny", "--device", "cpu",
+                     "--protocol", protocol, "--metrics", "id,ffc,face-size,clip,ae,fsc", "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        # the import wrote release face metrics: evaluate --protocol release adds clip, ae, fsc only
+        per_sample = 3 if protocol == "release" else 6
+        assert f"metric rows written: {6 * per_sample}" in out, out
+        rep = tmp_path / f"report-{protocol}"
+        assert _cli(["report", "--store", str(store), "--out", str(rep), "--run", "listed", "--no-figures",
+                     "--protocol", protocol]) == 0
+        md = (rep / "report.md").read_text()
+        assert f"**Evaluation protocol: {protocol}**" in md
+        assert "1.000 [n=6/6, FFC=0]" in md  # ID of the correctly paired import, under either protocol
+    assert "ava+logos-l14-linearMSE.pth@" in (tmp_path / "report-release" / "report.md").read_text()
+    assert "sac+logos+ava1-l14-linearMSE.pth@" in (tmp_path / "report-corrected" / "report.md").read_text()
