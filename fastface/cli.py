@@ -4,6 +4,7 @@
     fastface generate --tiny ...             # the offline tiny world (random weights)
     fastface presets                          # list presets and checkpoints
     fastface tiny-world [--root DIR]          # write the tiny world's files
+    fastface face-world [--train]             # write (or retrain) the trained offline face world
     fastface capture --dataset DIR --store PATH [--tiny] ...   # a capture sweep into a store
     fastface demo                             # a tiny offline sweep, then the workbench
     fastface workbench --store PATH           # the web app
@@ -138,8 +139,14 @@ def _register_evaluation_commands(sub) -> None:
     register(sub)
 
 
-#: subcommands defined in other modules (capture, demo, workbench, export; evaluate, import, report)
-_EXTRA_COMMANDS: list = [_register_sweep_commands, _register_evaluation_commands]
+def _register_face_world_commands(sub) -> None:
+    from fastface.faceworld.cli import add_face_world
+
+    add_face_world(sub)
+
+
+#: subcommands defined in other modules (capture, demo, workbench, export; evaluate, import, report; face-world)
+_EXTRA_COMMANDS: list = [_register_sweep_commands, _register_evaluation_commands, _register_face_world_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

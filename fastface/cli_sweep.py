@@ -54,6 +54,8 @@ def add_capture(sub) -> None:
 
 def _model_args(p) -> None:
     p.add_argument("--tiny", action="store_true", help="the offline tiny world (random weights)")
+    p.add_argument("--face-world", action="store_true",
+                   help="the offline face world (trained here on shipped face photos; see fastface/faceworld)")
     p.add_argument("--steps", type=int)
     p.add_argument("--device")
     p.add_argument("--weights-root")
@@ -64,10 +66,14 @@ def _model_args(p) -> None:
 def _loader(args):
     from fastface.pipeline import load_pipeline
 
+    world = "face" if getattr(args, "face_world", False) else "random"
+    tiny = args.tiny or world == "face"
+
     def load(checkpoint: str):
-        print(f"loading {checkpoint}{' (tiny world)' if args.tiny else ''} ...", file=sys.stderr)
-        return load_pipeline(checkpoint, tiny=args.tiny, weights_root=args.weights_root, cache_dir=args.cache_dir,
-                             device=args.device, steps=args.steps, face_backend=args.face_backend)
+        label = {"face": " (face world)", "random": " (tiny world)"}[world] if tiny else ""
+        print(f"loading {checkpoint}{label} ...", file=sys.stderr)
+        return load_pipeline(checkpoint, tiny=tiny, weights_root=args.weights_root, cache_dir=args.cache_dir,
+                             device=args.device, steps=args.steps, face_backend=args.face_backend, world=world)
 
     return load
 
@@ -81,9 +87,12 @@ def _sweep(args, dataset):
     i, n = (int(v) for v in args.worker.split("/"))
     if not 0 <= i < n:
         raise ValueError(f"--worker {args.worker}: give i/n with 0 <= i < n")
+    face_world = bool(getattr(args, "face_world", False))
+    tiny = args.tiny or face_world
     spec = SweepSpec(checkpoints=args.checkpoints, presets=args.presets, ip_scales=args.ip_scales,
-                     lora_scales=args.lora_scales, seed=args.seed, steps=args.steps, tiny=args.tiny,
-                     capture=args.capture, face_backend=args.face_backend or ("dlib" if args.tiny else "insightface"),
+                     lora_scales=args.lora_scales, seed=args.seed, steps=args.steps, tiny=tiny,
+                     world="face" if face_world else "random", capture=args.capture,
+                     face_backend=args.face_backend or ("dlib" if tiny else "insightface"),
                      limit=args.limit)
     spec.capture_spec()  # validate early
     compact = not getattr(args, "no_compact", False)
@@ -116,23 +125,27 @@ def cmd_capture(args) -> int:
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="capture a small offline tiny-world sweep, then serve the workbench on "
+    p = sub.add_parser("demo", help="capture a small offline face-world sweep, then serve the workbench on "
                                     "http://127.0.0.1:PORT (open it in a browser; Ctrl-C stops it)")
     p.add_argument("--store", default=DEMO_STORE)
     p.add_argument("--no-open", action="store_true", help="capture only; do not start the workbench")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--world", choices=["face", "random"], default="face",
+                   help="face: the trained face world, 8 identities x 2 prompts (default); "
+                        "random: the tiny random-weight world (noise images, every code path, faster)")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> int:
     from fastface.dataset import write_demo_dataset
 
-    dataset = write_demo_dataset(Path(args.store).parent / "demo-dataset")
+    world = getattr(args, "world", "face")
+    dataset = write_demo_dataset(Path(args.store).parent / f"demo-dataset-{world}", world=world)
     ns = argparse.Namespace(
         presets=("baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2"), checkpoints=("hyper",),
         ip_scales=(0.5, 0.8), lora_scales=(1.0,), capture="head_mean", limit=None, seed=50, worker="0/1",
-        tiny=True, steps=None, device="cpu", weights_root=None, cache_dir=None, face_backend="dlib",
-        store=args.store,
+        tiny=True, face_world=world == "face", steps=None, device="cpu", weights_root=None, cache_dir=None,
+        face_backend="dlib", store=args.store,
     )
     _sweep(ns, dataset)
     if args.no_open:

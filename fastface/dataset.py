@@ -107,18 +107,32 @@ def load_dataset(folder: str | Path | None = None, *, photos: str | Path | None 
     return Dataset(tuple(read_photos(photos)), tuple(chosen), str(photos))
 
 
-def write_demo_dataset(folder: str | Path) -> Dataset:
-    """A small real dataset from photos that ship in installed packages (offline)."""
+#: The face world's demo prompts: one close-up and one wide shot (the face size differs ~2.5x).
+FACE_WORLD_DEMO_PROMPTS = ("close-up portrait of a person, blue plain background",
+                           "wide shot of a person, green striped background")
+
+
+def write_demo_dataset(folder: str | Path, *, world: str = "random") -> Dataset:
+    """A small real dataset from photos that ship in installed packages (offline).
+
+    ``world="face"``: the eight identities of the face world (:mod:`fastface.faceworld`) and
+    two of its prompts; ``world="random"``: the astronaut and Tom Hanks with two paper-style
+    prompts (the tiny random-weight world has no notion of either).
+    """
     from PIL import Image
 
     from fastface.faces import sample_photos
 
     root = Path(folder)
     (root / "id_photos").mkdir(parents=True, exist_ok=True)
-    for name, arr in sample_photos().items():
+    for name, arr in sample_photos(group_crops=world == "face").items():
         path = root / "id_photos" / f"{name}.png"
         if not path.exists():
             Image.fromarray(arr).save(path)
-    (root / "prompts_nostyle.txt").write_text("a photo of a person in a park\n")
-    (root / "prompts_style.txt").write_text("watercolor painting; Person in a garden\n")
+    if world == "face":
+        (root / "prompts_nostyle.txt").write_text("\n".join(FACE_WORLD_DEMO_PROMPTS) + "\n")
+        (root / "prompts_style.txt").unlink(missing_ok=True)
+    else:
+        (root / "prompts_nostyle.txt").write_text("a photo of a person in a park\n")
+        (root / "prompts_style.txt").write_text("watercolor painting; Person in a garden\n")
     return load_dataset(root)

@@ -221,12 +221,19 @@ class DlibAnalyzer:
     ``threshold`` is the HOG SVM score a detection needs (dlib's own default is 0). With
     ``upsample=1`` it is raised to 0.25: the astronaut's mission patch scores 0.12, the weakest
     real face of insightface's ``t1.jpg`` group photo (a tilted head) 0.37.
+
+    Small images (shorter side < ``small_side``, e.g. the face world's 64x64 generations) are
+    first enlarged (bicubic) by the integer factor that brings the shorter side to at least
+    ``target_side``; boxes and keypoints are given back in the original pixels. dlib's HOG
+    window is 80 px (40 px with ``upsample=1``), so a 20 px face in a 64 px image is otherwise
+    never found. Photos of 100 px and more are analysed as they are.
     """
 
     name = "dlib"
     embedding_dim = 128
 
-    def __init__(self, *, upsample: int = 1, threshold: float = 0.25):
+    def __init__(self, *, upsample: int = 1, threshold: float = 0.25, small_side: int = 100,
+                 target_side: int = 256):
         try:
             import dlib
         except ImportError as e:
@@ -236,9 +243,27 @@ class DlibAnalyzer:
         self._shape = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
         self._embed = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
         self._upsample, self._threshold = upsample, threshold
+        self._small_side, self._target_side = small_side, target_side
+
+    def enlargement(self, shape: Sequence[int]) -> int:
+        """The integer factor an image of ``shape`` is enlarged by before detection (1: none)."""
+        short = min(shape[:2])
+        return 1 if short >= self._small_side else -(-self._target_side // short)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         image = as_rgb(image)
+        k = self.enlargement(image.shape)
+        if k > 1:
+            from PIL import Image
+
+            h, w = image.shape[:2]
+            image = np.asarray(Image.fromarray(image).resize((w * k, h * k), Image.BICUBIC))
+        faces = self._detect(image)
+        if k > 1:
+            faces = [Face(tuple(v / k for v in f.bbox), f.kps / k, f.score, f.embedding, f.backend) for f in faces]
+        return faces
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
         rects, scores, _ = self._detector.run(image, self._upsample, self._threshold)
         faces = []
         for rect, score in sorted(zip(rects, scores), key=lambda rs: -rs[1]):
@@ -374,6 +399,7 @@ T1_CROPS = {
     "t1_centre_right": (659, 302, 896, 538),
     "t1_far_right": (1053, 218, 1280, 454),
     "t1_back_right": (792, 0, 1076, 273),
+    "t1_back_left": (222, 123, 417, 318),
 }
 
 
@@ -408,7 +434,7 @@ def sample_photos(group_crops: bool = False) -> dict[str, np.ndarray]:
       astronaut Eileen Collins, public domain.
     - ``tom_hanks``: insightface's test image ``insightface/data/images/Tom_Hanks_54745.png``,
       a 112x112 ArcFace-aligned face crop (needs ``insightface`` installed).
-    - with ``group_crops=True`` also ``t1_*``: five crops of different people from insightface's
+    - with ``group_crops=True`` also ``t1_*``: six crops of different people from insightface's
       group test photo ``insightface/data/images/t1.jpg`` (a cast photo of the TV series
       "Friends"), see :data:`T1_CROPS`; each holds exactly one face that the dlib backend finds.
 

@@ -32,7 +32,7 @@ def fullsize_pipeline(device: str = "cuda", dtype: torch.dtype = torch.float16, 
 
     from fastface.checkpoints import get_checkpoint, set_lora_scale
     from fastface.pipeline import FastFacePipeline
-    from fastface.tiny import _base_scheduler, faceid_plusv2_state_dict, tiny_tokenizer
+    from fastface.tiny import base_scheduler, faceid_plusv2_state_dict, tiny_tokenizer
 
     torch.manual_seed(seed)
     with torch.device(device):
@@ -49,7 +49,7 @@ def fullsize_pipeline(device: str = "cuda", dtype: torch.dtype = torch.float16, 
         vision = CLIPVisionModelWithProjection(CLIPVisionConfig(
             hidden_size=1280, intermediate_size=5120, num_attention_heads=16, num_hidden_layers=32,
             image_size=224, patch_size=14, projection_dim=1024, hidden_act="gelu")).to(dtype)
-    sched = DDIMScheduler.from_config(_base_scheduler().config, timestep_spacing="trailing")
+    sched = DDIMScheduler.from_config(base_scheduler().config, timestep_spacing="trailing")
     pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tiny_tokenizer(),
                                      tokenizer_2=tiny_tokenizer(), unet=unet, scheduler=sched)
     sd = faceid_plusv2_state_dict(unet, id_dim=512, clip_dim=1280, seed=seed + 1, lora_rank=128)

@@ -239,17 +239,30 @@ def load_pipeline(
     face_backend: str | None = None,
     face_root: str | None = None,
     tiny_seed: int = 0,
+    world: str = "random",
 ) -> FastFacePipeline:
-    """Load a full FastFace pipeline: real weights by Hub id/local path, or the tiny world."""
+    """Load a full FastFace pipeline: real weights by Hub id/local path, or (``tiny=True``) an
+    offline world: ``world="random"`` the tiny random-weight world, ``world="face"`` the trained
+    face world (:mod:`fastface.faceworld`; 64x64 for every checkpoint)."""
     spec = get_checkpoint(checkpoint)
     resolution = None
+    if world not in ("random", "face"):
+        raise ValueError(f"world={world!r}: give 'random' (the tiny random-weight world) or 'face' (the trained "
+                         "face world)")
     if tiny:
         from fastface.tiny import build_tiny_world, tiny_resolution
 
-        weights_root = build_tiny_world(seed=tiny_seed) if weights_root is None else weights_root
+        if world == "face":
+            from fastface.faceworld.scenes import SIZE
+            from fastface.faceworld.world import build_face_world
+
+            weights_root = build_face_world() if weights_root is None else weights_root
+            resolution = SIZE
+        else:
+            weights_root = build_tiny_world(seed=tiny_seed) if weights_root is None else weights_root
+            resolution = tiny_resolution(spec.resolution)
         device = device or "cpu"
         face_backend = face_backend or "dlib"
-        resolution = tiny_resolution(spec.resolution)
     device = device or default_device()
     dtype = dtype or default_dtype(device)
     pipe = load_sdxl(spec, steps=steps, base=base, weights_root=weights_root, cache_dir=cache_dir,

@@ -43,6 +43,7 @@ class SweepSpec:
     seed: int = 50
     steps: int | None = None
     tiny: bool = False
+    world: str = "random"  # with tiny: "random" (random weights) or "face" (the trained face world)
     capture: str | dict = "head_mean"
     face_backend: str | None = None
     limit: int | None = None
@@ -82,6 +83,8 @@ def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
         config = load_preset(preset).with_scales(ip, lora)
         extra = {"checkpoint": checkpoint, "steps": spec.steps, "tiny": spec.tiny, "capture": cap,
                  "seed": spec.seed, "face_backend": spec.face_backend}
+        if spec.tiny and spec.world != "random":
+            extra["world"] = spec.world
         plan = RunPlan(run_id_for(checkpoint, preset, config, extra), checkpoint, preset, config)
         for index, ident, prompt in pairs:
             seed = spec.seed + index

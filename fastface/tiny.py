@@ -28,6 +28,7 @@ every code path (loading, DCG, AM, probes, store, workbench) end to end on a CPU
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -66,7 +67,13 @@ def tiny_tokenizer():
     return CLIPTokenizer(vocab=_vocab(), merges=[], model_max_length=77)
 
 
-def tiny_unet(seed: int):
+# The tiny UNet: SDXL's block structure (17 decoupled cross-attention sites) at toy widths.
+TINY_UNET = {"block_out_channels": (32, 64, 64), "attention_head_dim": (2, 4, 4), "norm_num_groups": 8}
+TINY_VAE = {"block_out_channels": (16, 32), "norm_num_groups": 8}
+
+
+def tiny_unet(seed: int, sizes: dict | None = None):
+    """A UNet with SDXL's structure; ``sizes`` overrides the widths (:data:`TINY_UNET`)."""
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed)
@@ -74,19 +81,17 @@ def tiny_unet(seed: int):
         sample_size=32,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(32, 64, 64),
         layers_per_block=2,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         mid_block_type="UNetMidBlock2DCrossAttn",
-        attention_head_dim=(2, 4, 4),
         transformer_layers_per_block=(1, 1, 2),
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=6 * 8 + TEXT_DIM,
         cross_attention_dim=CROSS_DIM,
-        norm_num_groups=8,
+        **{**TINY_UNET, **(sizes or {})},
     )
 
 
@@ -105,42 +110,44 @@ def _text_encoders(seed: int):
     return te1, te2
 
 
-def _vae(seed: int):
+def tiny_vae(seed: int, sizes: dict | None = None):
+    """A two-level AutoencoderKL (factor 2, 4 latent channels); ``sizes`` overrides :data:`TINY_VAE`."""
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed + 3)
     return AutoencoderKL(
-        block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4,
+        in_channels=3, out_channels=3, latent_channels=4,
         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=8, sample_size=64,
+        sample_size=64, **{**TINY_VAE, **(sizes or {})},
     )
 
 
-def _base_scheduler():
+def base_scheduler(prediction_type: str = "epsilon"):
     from diffusers import EulerDiscreteScheduler
 
     # SDXL base's scheduler configuration
     return EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-        steps_offset=1, timestep_spacing="leading", prediction_type="epsilon",
+        steps_offset=1, timestep_spacing="leading", prediction_type=prediction_type,
         interpolation_type="linear", use_karras_sigmas=False,
     )
 
 
-def _save_lora(unet_seed: int, lora_seed: int, folder: Path, weight_name: str) -> None:
+def _save_lora(unet: "torch.nn.Module", lora_seed: int, folder: Path, weight_name: str, *, scale: float = 0.1) -> None:
+    """A LoRA file (diffusers format) for ``unet``'s layout; ``scale=0`` writes a no-op LoRA."""
     from diffusers import StableDiffusionXLPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    unet = tiny_unet(unet_seed)
+    unet = copy.deepcopy(unet)
     torch.manual_seed(lora_seed)
     unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"],
                                 init_lora_weights=False))
     with torch.no_grad():
         for name, p in unet.named_parameters():
             if "lora_" in name:
-                p.mul_(0.1)
+                p.mul_(scale)
     state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     folder.mkdir(parents=True, exist_ok=True)
     StableDiffusionXLPipeline.save_lora_weights(folder, unet_lora_layers=state, weight_name=weight_name,
@@ -196,20 +203,22 @@ def _attention_modules(unet):
 
 
 def build_tiny_world(root: str | os.PathLike | None = None, *, seed: int = 0, id_dim: int = 128,
-                     force: bool = False) -> Path:
+                     force: bool = False, trained: dict | None = None, meta: dict | None = None) -> Path:
     """Write the tiny world under ``root`` (default: a cache folder) and return ``root``.
 
-    Idempotent: an existing complete world (marker file written last) is reused.
+    Idempotent: an existing complete world (marker file written last, equal ``meta``) is reused.
+    ``trained``/``meta``: the face world's sizes and weights and its identity (see
+    :func:`fastface.faceworld.world.build_face_world`).
     """
     root = Path(root) if root is not None else default_root(seed, id_dim)
     marker = root / "tiny_world.json"
-    meta = {"version": TINY_VERSION, "seed": seed, "id_dim": id_dim}
+    meta = meta or {"version": TINY_VERSION, "seed": seed, "id_dim": id_dim}
     if marker.exists() and not force and json.loads(marker.read_text()) == meta:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
     try:
-        _write_world(tmp, seed=seed, id_dim=id_dim)
+        _write_world(tmp, seed=seed, id_dim=id_dim, trained=trained)
         (tmp / "tiny_world.json").write_text(json.dumps(meta))
         if root.exists():
             shutil.rmtree(root)
@@ -220,42 +229,55 @@ def build_tiny_world(root: str | os.PathLike | None = None, *, seed: int = 0, id
     return root
 
 
-def _write_world(root: Path, *, seed: int, id_dim: int) -> None:
-    from diffusers import DDIMScheduler, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
+def _write_world(root: Path, *, seed: int, id_dim: int, trained: dict | None = None) -> None:
+    """Write a world. ``trained`` (the face world, :mod:`fastface.faceworld.world`) gives sizes,
+    trained state dicts and settings; without it every weight is random from ``seed``."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    trained = trained or {}
+    weights = trained.get("weights", {})
     te1, te2 = _text_encoders(seed)
-    unet = tiny_unet(seed)
+    unet = tiny_unet(seed, trained.get("unet_sizes"))
+    vae = tiny_vae(seed, trained.get("vae_sizes"))
+    if "vae_scaling_factor" in trained:
+        vae.register_to_config(scaling_factor=float(trained["vae_scaling_factor"]))
+    for module, key in ((te1, "text_encoder"), (te2, "text_encoder_2"), (unet, "unet"), (vae, "vae")):
+        if key in weights:
+            module.load_state_dict(weights[key])
+    scheduler = base_scheduler(trained.get("prediction_type", "epsilon"))
     pipe = StableDiffusionXLPipeline(
-        vae=_vae(seed), text_encoder=te1, text_encoder_2=te2, tokenizer=tiny_tokenizer(),
-        tokenizer_2=tiny_tokenizer(), unet=unet, scheduler=_base_scheduler(),
+        vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tiny_tokenizer(),
+        tokenizer_2=tiny_tokenizer(), unet=unet, scheduler=scheduler,
     )
     pipe.save_pretrained(root / BASE_ID)
 
-    _save_lora(seed, seed + 10, root / "ByteDance/Hyper-SD", "Hyper-SDXL-4steps-lora.safetensors")
-    _save_lora(seed, seed + 11, root / "latent-consistency/lcm-lora-sdxl", "pytorch_lora_weights.safetensors")
-
+    # distilled checkpoints: random LoRAs / UNets, or (trained world) the trained UNet itself
+    lora_scale = 0.0 if trained else 0.1
+    _save_lora(unet, seed + 10, root / "ByteDance/Hyper-SD", "Hyper-SDXL-4steps-lora.safetensors", scale=lora_scale)
+    _save_lora(unet, seed + 11, root / "latent-consistency/lcm-lora-sdxl", "pytorch_lora_weights.safetensors",
+               scale=lora_scale)
     lightning = root / "ByteDance/SDXL-Lightning"
     lightning.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in tiny_unet(seed + 20).state_dict().items()},
+    light = unet if trained else tiny_unet(seed + 20)
+    save_file({k: v.contiguous() for k, v in light.state_dict().items()},
               lightning / "sdxl_lightning_4step_unet.safetensors")
-
     turbo = root / "stabilityai/sdxl-turbo"
-    tiny_unet(seed + 30).save_pretrained(turbo / "unet")
-    EulerAncestralDiscreteScheduler.from_config(
-        _base_scheduler().config, timestep_spacing="trailing"
-    ).save_pretrained(turbo / "scheduler")
-    del DDIMScheduler
+    (unet if trained else tiny_unet(seed + 30)).save_pretrained(turbo / "unet")
+    EulerAncestralDiscreteScheduler.from_config(scheduler.config, timestep_spacing="trailing").save_pretrained(
+        turbo / "scheduler")
 
     torch.manual_seed(seed + 40)
     vision = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=VISION_DIM, intermediate_size=37, num_attention_heads=4, num_hidden_layers=3,
         image_size=224, patch_size=32, projection_dim=VISION_DIM, hidden_act="gelu",
     ))
+    if "image_encoder" in weights:
+        vision.load_state_dict(weights["image_encoder"])
     vision.save_pretrained(root / IMAGE_ENCODER_ID)
 
-    sd = faceid_plusv2_state_dict(unet, id_dim=id_dim, clip_dim=VISION_DIM, seed=seed + 50)
+    sd = weights.get("faceid") or faceid_plusv2_state_dict(unet, id_dim=id_dim, clip_dim=VISION_DIM, seed=seed + 50)
     faceid = root / FACEID_ID
     faceid.mkdir(parents=True)
     torch.save(sd, faceid / FACEID_FILE)

@@ -1,0 +1,46 @@
+"""``fastface face-world``: write the trained face world, or rebuild its weights from scratch.
+
+    fastface face-world                      # write the shipped world in the Hub layouts; print its folder
+    fastface face-world --train              # retrain from scratch (about 1.5-2 h on 2 CPU cores)
+    fastface face-world --train --out DIR    # ... into DIR instead of the package's weights/ folder
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_face_world(sub) -> None:
+    p = sub.add_parser("face-world", help="write the trained offline face world, or retrain it (--train)")
+    p.add_argument("--train", action="store_true", help="train the weights from scratch (seeded, resumable)")
+    p.add_argument("--out", help="with --train: folder for face_world.safetensors/.json "
+                                 "(default: the package's fastface/faceworld/weights/)")
+    p.add_argument("--workdir", default="runs/face-world-train",
+                   help="with --train: checkpoints, loss log; an interrupted run resumes from here")
+    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 3200)")
+    p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
+    p.add_argument("--seed", type=int, default=0, help="with --train: the training seed")
+    p.add_argument("--threads", type=int, default=2, help="with --train: torch CPU threads")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="with --train: stop and export after this long (0: run every step)")
+    p.add_argument("--root", help="without --train: target folder (default: ~/.cache/fastface/face-world-...)")
+    p.set_defaults(func=cmd_face_world)
+
+
+def cmd_face_world(args) -> int:
+    if not args.train:
+        from fastface.faceworld.world import build_face_world
+
+        print(build_face_world(args.root))
+        return 0
+    from dataclasses import replace
+
+    from fastface.faceworld.train import TrainSettings, train
+
+    settings = TrainSettings(seed=args.seed, threads=args.threads, max_minutes=args.max_minutes)
+    if args.unet_steps is not None:
+        settings = replace(settings, unet_steps=args.unet_steps)
+    if args.ae_steps is not None:
+        settings = replace(settings, ae_steps=args.ae_steps)
+    path = train(Path(args.out) if args.out else None, workdir=Path(args.workdir), settings=settings)
+    print(path)
+    return 0

@@ -1,0 +1,71 @@
+"""The face world's training scenes and its weight-file plumbing (no diffusion model)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fastface.faceworld import scenes
+from fastface.faceworld import world as fw
+
+
+def test_identities_are_the_eight_people_of_the_shipped_photos():
+    ids = scenes.identities()
+    assert [f.name for f in ids] == sorted(f.name for f in ids)
+    assert len(ids) == 8 and {"astronaut", "tom_hanks", "t1_back_left"} <= {f.name for f in ids}
+    assert all(f.crop.shape == (scenes.CROP, scenes.CROP, 3) and f.crop.dtype == np.uint8 for f in ids)
+
+
+def test_compose_is_deterministic_and_the_box_tracks_the_shot():
+    spec_close = scenes.SceneSpec(0, scenes.SHOTS[0], "red", "striped")
+    a, box_a = scenes.compose(spec_close, np.random.default_rng(3))
+    b, box_b = scenes.compose(spec_close, np.random.default_rng(3))
+    assert np.array_equal(a, b) and box_a == box_b  # same code, same seed
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8
+
+    def area(shot):
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(40):
+            _, (x0, y0, x1, y1) = scenes.compose(scenes.SceneSpec(i % 8, shot, "gray", "plain"), rng)
+            out.append((x1 - x0) * (y1 - y0) / 64 ** 2)
+        return float(np.mean(out))
+
+    close, wide = area(scenes.SHOTS[0]), area(scenes.SHOTS[1])
+    assert close > 2 * wide  # measured: 0.34 vs 0.13
+
+
+def test_background_colour_follows_the_prompt():
+    rng = np.random.default_rng(1)
+    img, _ = scenes.compose(scenes.SceneSpec(2, scenes.SHOTS[0], "blue", "plain"), rng)
+    corners = np.concatenate([img[:3, :3], img[:3, -3:], img[-3:, :3], img[-3:, -3:]]).reshape(-1, 3)
+    r, g, b = np.median(corners, axis=0)  # a close-up's ellipse leaves the corners to the background
+    assert b > r + 60 and b > g + 60
+    assert scenes.SceneSpec(2, scenes.SHOTS[1], "blue", "plain").prompt == \
+        "wide shot of a person, blue plain background"
+    assert len(scenes.all_prompts()) == len(scenes.SHOTS) * len(scenes.COLOURS) * len(scenes.TEXTURES)
+
+
+def test_batch_is_scaled_to_minus_one_one():
+    x, specs = scenes.batch(np.random.default_rng(0), 5)
+    assert x.shape == (5, 3, 64, 64) and x.dtype == np.float32 and len(specs) == 5
+    assert -1.0 <= x.min() < -0.5 and 0.5 < x.max() <= 1.0
+
+
+def test_weights_file_round_trip_in_float16(tmp_path):
+    weights = {"unet": {"a.weight": torch.randn(3, 4)}, "faceid": {"image_proj": {"proj.0.weight": torch.randn(2)},
+                                                                  "ip_adapter": {"1.to_k_ip.weight": torch.randn(5, 2)}}}
+    for part in fw.PARTS:
+        weights.setdefault(part, {})
+    path = tmp_path / "face_world.safetensors"
+    fw.save_weights(weights, {"seed": 0}, path, tmp_path / "face_world.json")
+    back = fw.load_weights(path)
+    assert set(back["faceid"]["ip_adapter"]) == {"1.to_k_ip.weight"}
+    assert torch.allclose(back["unet"]["a.weight"], weights["unet"]["a.weight"], atol=2e-3, rtol=1e-3)  # f16 step
+    assert back["unet"]["a.weight"].dtype == torch.float32
+    assert fw.shipped_meta(path) == {"seed": 0}
+
+
+def test_missing_weights_name_the_fix(tmp_path):
+    with pytest.raises(fw.FaceWorldMissing, match="fastface face-world --train"):
+        fw.shipped_meta(tmp_path / "face_world.safetensors")
