@@ -3,6 +3,7 @@ and the compactor share (atomic publish, tmp naming, sweeping).
 
     STORE/
       catalog.duckdb                      views + schema_migrations (rebuilt by open_store)
+      data/store_id.parquet               the store's id, written once: the views check it
       data/run=<run_id>/sample=<key>/     one committed sample: samples/maps/faces/metrics/sites.parquet
       data/run=<run_id>/segment=<uuid>/   compacted samples: same files + manifest.parquet
       data/run=<run_id>/metrics=<id>/     metrics added later by an evaluator (metrics.parquet)
@@ -21,10 +22,12 @@ directory; nothing visible is ever modified in place.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import shutil
 import socket
+import struct
 import time
 import uuid
 from pathlib import Path
@@ -57,6 +60,7 @@ class Layout:
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
         self.catalog = self.root / "catalog.duckdb"
+        self.store_id_file = self.data / "store_id.parquet"
         # placeholders, one per kind of data directory ('_empty' can never be a run id)
         self.empty_dirs = [self.data / ("run=" + EMPTY) / (kind + "=" + EMPTY)
                            for kind in ("sample", "segment", "metrics")]
@@ -213,6 +217,34 @@ def replace_file(tmp: Path, target: Path, durable: bool = True) -> None:
     os.replace(tmp, target)
     if durable:
         fsync_path(target.parent)
+
+
+_FLOCK = "hhqqi"  # struct flock: l_type, l_whence, l_start, l_len, l_pid (native alignment)
+
+
+def catalog_reader_pid(layout: Layout) -> int | None:
+    """The pid of a process that has the catalog open (DuckDB holds a shared POSIX lock on the
+    database file of every connection, read-only ones included), or None when no process does
+    or the platform cannot tell (no open-file-description locks: not Linux).
+
+    Asks with F_OFD_GETLK, which places no lock.  Closing the descriptor drops the POSIX locks
+    of this process on the file: harmless, nothing ever opens the catalog read-write (builds
+    work on a copy), call it where this process holds no catalog connection."""
+    cmd = getattr(fcntl, "F_OFD_GETLK", None)
+    if cmd is None or not layout.catalog.exists():
+        return None
+    fd = os.open(layout.catalog, os.O_RDONLY)
+    try:
+        size = struct.calcsize(_FLOCK)
+        request = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(size + 8, b"\0")
+        try:
+            answer = fcntl.fcntl(fd, cmd, request)
+        except OSError:
+            return None
+        l_type, _, _, _, pid = struct.unpack(_FLOCK, answer[:size])
+        return None if l_type == fcntl.F_UNLCK else pid
+    finally:
+        os.close(fd)
 
 
 def remove_dir(layout: Layout, d: Path) -> None:

@@ -29,10 +29,40 @@ con = duckdb.connect("STORE/catalog.duckdb", read_only=True)
 con.sql("select run_id, status, n_done from runs").show()
 ```
 
+The views read the folder of the catalog file that the connection opened (a moved or copied
+store reads its own files; `store_identity` shows which folder) and refuse to answer from any
+other folder: open the catalog as the connection's database (`duckdb -readonly
+STORE/catalog.duckdb` works too), or after `ATTACH` run `SET temp_directory =
+'STORE/catalog.duckdb.tmp'` (store/README.md, "Where the views read").
+
 Column meanings of the base tables: `store/sql/migrations/0001_init.sql`.  Named queries with
 bound `$parameters`: `store/sql/queries/*.sql` (`store.queries.run_query`).  Data contracts
 (each returns its violating rows): `store/sql/tests/*.sql` (`store.queries.run_contracts`).
+
+## Example queries
+
+Plain SQL for any DuckDB client (tested with the DuckDB CLI, `tests/integration/test_store_clients.py`):
+
+```sql
+select * from store_identity;
+select run_id, status, n_done, n_failed, n_total from runs order by created_at;
+select run_id, count(*) as n, count(*) filter (where status = 'failed') as n_failed from samples group by run_id order by run_id;
+select run_id, sample_key, site, step, branch, mean, entropy from maps order by run_id, sample_key, site, step, branch limit 10;
+select run_id, sample_key, site, step, branch, "values"[1:4] as first_values from map_values order by all limit 5;
+select run_id, site, stage, branch, n_maps, avg_entropy from site_summary order by all;
+select run_id, n_samples, ffc, ffc_rate, mean_similarity from face_summary order by run_id;
+select run_id, name, model, count(*) as n, avg(value) as mean from metrics group by all order by all;
+select run_id, sample_key, site, step, mass_in_box, iou_box from map_face_mass order by all limit 5;
+```
 """
+
+_EXAMPLES_RE = re.compile(r"## Example queries\n.*?```sql\n(.*?)```", re.S)
+
+
+def example_queries(text: str | None = None) -> list[str]:
+    """The statements of the example block of VIEWS.md (or of ``text``)."""
+    m = _EXAMPLES_RE.search(text if text is not None else VIEWS_MD.read_text(encoding="utf-8"))
+    return [q.strip() for q in m[1].split(";\n") if q.strip()] if m else []
 
 
 def header_comment(sql: str) -> str:

@@ -84,9 +84,9 @@ class StoreWriter:
         self.migrations = load_migrations()
         self.schema_version = schema_version(self.migrations)
         self.swept = sweep_tmp(self.layout)  # leftovers of crashed writers
-        from .compact import finish_pending  # crashed compactions: drop merged sample dirs
+        from .compact import remove_merged  # merged directories past the retention period
         for run_id in self.layout.run_ids():
-            finish_pending(self.layout, run_id)
+            remove_merged(self.layout, run_id)
         self._con = typed_memory_connection(self.migrations)
         self._sites_written: set[tuple[str, str]] = set()
         self._runs_checked: set[str] = set()

@@ -2,6 +2,7 @@
 
     python -m tests.store_helpers write STORE --run r1 --start 0 --stop 50 [--sleep 0.01]
         [--resume] [--hang-at 7 --ready-file F] [--worker w1] [--indices 1,2,3] [--no-durable]
+        [--compact-every 4 --activation-delay 0.5 --retention 2]
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def make_sample(i: int, *, n_steps: int = 2, hw: int = 8, encoding: str = "f16",
     return s, maps, faces, metrics, sites
 
 
-def write_samples(writer, run_id: str, indices, *, resume: bool = False, sleep: float = 0.0, **kw) -> int:
+def write_samples(writer, run_id: str, indices, *, resume: bool = False, sleep: float = 0.0,
+                  after_each=None, **kw) -> int:
     done = writer.done_sample_keys(run_id) if resume else set()
     n = 0
     for i in indices:
@@ -100,6 +102,8 @@ def write_samples(writer, run_id: str, indices, *, resume: bool = False, sleep: 
         if s.sample_key in done:
             continue
         n += writer.write_sample(run_id, s, maps=maps, faces=faces, metrics=metrics, sites=sites)
+        if after_each is not None:
+            after_each(n)
         if sleep:
             time.sleep(sleep)
     return n
@@ -130,6 +134,9 @@ def main(argv=None) -> int:
     p.add_argument("--hang-at", type=int, default=None, help="hang before publishing this index")
     p.add_argument("--ready-file", default=None)
     p.add_argument("--indices", default=None, help="comma-separated indices (overrides start/stop)")
+    p.add_argument("--compact-every", type=int, default=0, help="compact the run after every N samples written")
+    p.add_argument("--activation-delay", type=float, default=None, help="compact(activation_delay_s=...)")
+    p.add_argument("--retention", type=float, default=None, help="compact(retention_s=...)")
     a = p.parse_args(argv)
     w = StoreWriter(a.store, worker_id=a.worker, durable=not a.no_durable)
     w.begin_run(make_run(a.run))
@@ -143,8 +150,23 @@ def main(argv=None) -> int:
                 Path(a.ready_file).write_text(str(tmp))
                 time.sleep(60)  # killed here by the test
         w._before_publish = hook
-    n = write_samples(w, a.run, indices, resume=a.resume, sleep=a.sleep)
+    after_each = None
+    if a.compact_every:
+        from store.compact import compact
+
+        opts = {k: v for k, v in (("activation_delay_s", a.activation_delay), ("retention_s", a.retention))
+                if v is not None}
+
+        compacted_at = {0}
+
+        def after_each(n_written):
+            if n_written % a.compact_every == 0 and n_written not in compacted_at:
+                compacted_at.add(n_written)
+                compact(a.store, a.run, durable=not a.no_durable, **opts)
+    n = write_samples(w, a.run, indices, resume=a.resume, sleep=a.sleep, after_each=after_each)
     w.set_status(a.run, "completed", n_done=len(w.done_sample_keys(a.run)))
+    if a.compact_every:
+        compact(a.store, a.run, durable=not a.no_durable, **opts)
     print(n, flush=True)
     return 0
 

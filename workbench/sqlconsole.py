@@ -7,9 +7,10 @@ Design (layers, each enough on its own for the cases it covers):
    changed or dropped.  ``allowed_directories`` is the store's ``data/`` and ``runs/``
    folders only (what the views read), then ``enable_external_access = false``: every
    other path (``/etc/passwd``, ``$HOME``, the catalog's folder, ``tmp/``), extension
-   install/load, ATTACH of another file and remote URLs are refused by DuckDB.  There is
-   no temp directory (``temp_directory = ''``: nothing is ever spilled to disk) and a
-   memory limit.  ``lock_configuration = true`` comes last, so no statement can undo any
+   install/load, ATTACH of another file and remote URLs are refused by DuckDB.  Nothing is
+   ever spilled to disk (``max_temp_directory_size = 0B``; ``temp_directory`` names
+   ``STORE/catalog.duckdb.tmp`` only because the views find the store folder through it) and
+   a memory limit.  ``lock_configuration = true`` comes last, so no statement can undo any
    of this (``SET enable_external_access = true`` fails).
 2. Statement filter.  The text is parsed by DuckDB's own parser
    (``extract_statements``); exactly one statement of type SELECT is accepted (this
@@ -78,7 +79,10 @@ class Sandbox:
         self.catalog = Path(catalog) if catalog else self.root / "catalog.duckdb"
         self._lock = threading.Lock()
         con = duckdb.connect(":memory:", config={
-            "temp_directory": "",                 # never spill: no writable directory at all
+            # the views find the store folder through temp_directory (store/sql/macros/store_root.sql);
+            # a 0-byte limit: nothing is ever spilled there
+            "temp_directory": str(self.catalog) + ".tmp",
+            "max_temp_directory_size": "0B",
             "memory_limit": memory_limit,
             "threads": threads,
             "autoinstall_known_extensions": False,

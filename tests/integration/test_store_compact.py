@@ -50,49 +50,85 @@ def store(tmp_path):
 def test_compaction_keeps_rows_and_merges_files(store):
     root, w = store
     before, done = counts(root), w.done_sample_keys("r1")
-    res = compaction.compact(root, "r1")
+    res = compaction.compact(root, "r1", activation_delay_s=0, retention_s=0)   # nothing reads: remove now
     layout = Layout(root)
-    assert res.n_samples == 13 and res.n_metrics_dirs == 2 and len(res.segments) == 1
+    assert res.n_samples == 13 and res.n_metrics_dirs == 2 and len(res.segments) == 1 and res.n_cleaned == 15
     assert layout.sample_dirs("r1") == [] and layout.metrics_dirs("r1") == []
     assert len(layout.segment_dirs("r1")) == 1
     assert counts(root) == before
     assert w.done_sample_keys("r1") == done
     assert write_samples(w, "r1", range(13)) == 0          # resume skips / refuses compacted samples
     assert write_samples(w, "r1", range(13, 15)) == 2      # new samples after compaction
-    assert compaction.compact(root, "r1").n_samples == 2   # a second segment
+    assert compaction.compact(root, "r1", activation_delay_s=0).n_samples == 2   # a second segment
     after = counts(root)
     assert after["samples"] == before["samples"] + 2 and after["distinct_samples"] == after["samples"]
     assert_contracts(root)
 
 
-def test_crash_between_rename_and_removal_shows_no_duplicates(store):
+def test_merged_directories_stay_hidden_for_the_retention_period(store):
+    """Default compaction: the segment is used from compacted_at on; the merged directories stay
+    on disk (a reader that listed them can still read them), are not merged again, and go when
+    they are older than the retention period (compact, StoreWriter, vacuum)."""
     root, w = store
-    before, done = counts(root), w.done_sample_keys("r1")
     layout = Layout(root)
-    dirs = compaction._plan(layout, "r1")
-    tmp, seg = compaction._build_segment(layout, "r1", dirs)
-    assert counts(root) == before                           # built, not visible yet
-    compaction._publish_segment(layout, "r1", tmp, seg)
-    # --- crash here: the segment is in, every merged directory is still there
-    assert len(layout.sample_dirs("r1")) == 13 and len(layout.segment_dirs("r1")) == 1
-    assert counts(root) == before                           # views hide the merged sample dirs
-    assert_contracts(root)
-    assert w.done_sample_keys("r1") == done
-    res = compaction.compact(root, "r1")                   # next run finishes the job
-    assert res.n_cleaned == 15 and res.n_samples == 0
-    assert layout.sample_dirs("r1") == [] and layout.metrics_dirs("r1") == []
+    before = counts(root)
+    res = compaction.compact(root, "r1", activation_delay_s=60)   # active in a minute
+    assert res.n_samples == 13 and res.n_cleaned == 0
+    assert len(layout.sample_dirs("r1")) == 13 and len(layout.metrics_dirs("r1")) == 2
+    with connect_read_only(root) as con:                     # not active yet: rows from the directories
+        at = con.execute("select min(epoch_ms(compacted_at)) > epoch_ms(now()), count(*) from store_manifest").fetchall()
+        assert at == [(True, 15)]
     assert counts(root) == before
+    assert compaction.compact(root, "r1").segments == []    # merged directories are not merged again
+    assert compaction.vacuum(root, older_than_s=3600).n_removed == 0
+    # a second compaction whose segment is already active: rows from both segments, none twice
+    write_samples(w, "r1", range(13, 15))
+    assert compaction.compact(root, "r1", activation_delay_s=0).n_samples == 2
+    after = counts(root)
+    assert after["samples"] == before["samples"] + 2 == after["distinct_samples"]
+    # vacuum removes only what is older than --older-than: the 2 directories of the active segment
+    v = compaction.vacuum(root, older_than_s=0)
+    assert (v.n_removed, v.runs) == (2, ["r1"]) and v.bytes_freed > 0
+    assert len(layout.sample_dirs("r1")) == 13 and counts(root) == after
     assert_contracts(root)
 
 
-def test_writer_open_finishes_an_interrupted_compaction(store):
+@pytest.mark.parametrize("delay_s", [600.0, -1.0])
+def test_segment_is_used_from_its_compacted_at_and_never_alongside_its_directories(store, delay_s):
+    """A published segment whose compacted_at is in the future is ignored (its directories
+    answer); once compacted_at has passed it answers and its directories are hidden (not gone)."""
     root, w = store
     before = counts(root)
     layout = Layout(root)
     dirs = compaction._plan(layout, "r1")
-    compaction._publish_segment(layout, "r1", *compaction._build_segment(layout, "r1", dirs))
+    tmp, seg = compaction._build_segment(layout, "r1", dirs, activation_delay_s=delay_s, durable=False)
+    assert counts(root) == before                           # built, not visible yet
+    compaction._publish_segment(layout, "r1", tmp, seg)
+    assert len(layout.sample_dirs("r1")) == 13 and len(layout.segment_dirs("r1")) == 1
+    with connect_read_only(root) as con:
+        n_active = con.execute("select count(*) from store_manifest "
+                               "where epoch_ms(compacted_at) <= epoch_ms(now())").fetchall()[0][0]
+    assert n_active == (0 if delay_s > 0 else 15)
+    assert counts(root) == before                           # each sample once, from one place
+    assert_contracts(root)
+    assert w.done_sample_keys("r1") == {make_sample(i)[0].sample_key for i in range(13)}
+    res = compaction.compact(root, "r1", retention_s=0)     # a later compaction removes what is due
+    assert res.n_samples == 0 and res.n_cleaned == (0 if delay_s > 0 else 15)
+    assert len(layout.sample_dirs("r1")) == (13 if delay_s > 0 else 0)
+    assert counts(root) == before
+
+
+def test_writer_open_removes_merged_directories_older_than_the_retention(store):
+    root, w = store
+    before = counts(root)
+    layout = Layout(root)
+    dirs = compaction._plan(layout, "r1")
+    old = -compaction.RETENTION_S - 1                      # became active more than the retention ago
+    compaction._publish_segment(layout, "r1", *compaction._build_segment(layout, "r1", dirs[:5],
+                                                                          activation_delay_s=old))
+    compaction._publish_segment(layout, "r1", *compaction._build_segment(layout, "r1", dirs[5:]))
     StoreWriter(root, durable=False).close()
-    assert layout.sample_dirs("r1") == []
+    assert {d.name for d in layout.sample_dirs("r1") + layout.metrics_dirs("r1")} == {d.name for d in dirs[5:]}
     assert counts(root) == before
 
 

@@ -17,7 +17,7 @@ from store.db import Migration, MigrationError, apply_migrations, load_migration
 from store.layout import StoreError  # noqa: E402
 
 VIEWS = ["runs", "run_events", "samples", "sites", "maps", "faces", "metrics", "map_values",
-         "map_face_mass", "site_summary", "step_summary", "face_summary", "store_manifest"]
+         "map_face_mass", "site_summary", "step_summary", "face_summary", "store_manifest", "store_identity"]
 
 
 def sha(p: Path) -> str:
@@ -36,7 +36,8 @@ def test_migrations_applied_once_and_recorded(tmp_path):
     assert sha(again.catalog_path) == digest             # catalog untouched
     with again.connect_read_only() as con:
         for v in VIEWS:
-            assert con.execute(f"select count(*) from {v}").fetchall() == [(0,)]  # empty store works
+            n = 1 if v == "store_identity" else 0                # empty store works
+            assert con.execute(f"select count(*) from {v}").fetchall() == [(n,)], v
 
 
 def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
@@ -79,18 +80,41 @@ def test_edited_migration_is_refused(tmp_path):
         open_store(tmp_path / "s", migrations=edited)
 
 
-def test_moved_store_rebuilds_views_for_the_new_path(tmp_path):
+def test_moved_store_needs_no_rebuild_and_reads_its_new_folder(tmp_path):
     from tests.store_helpers import make_run, write_samples
     from store.writer import StoreWriter
     w = StoreWriter(tmp_path / "a", durable=False)
     w.begin_run(make_run("r1"))
     write_samples(w, "r1", range(2))
     w.close()
+    digest = sha(tmp_path / "a" / "catalog.duckdb")
     shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
     with db.connect_read_only(tmp_path / "b") as con:
         assert con.execute("select count(*) from samples").fetchall() == [(2,)]
-        assert con.execute("select value from catalog_info where key = 'store_root'").fetchall() == [
-            (str(tmp_path / "b"),)]
+        assert con.execute("select root from store_identity").fetchall() == [(str(tmp_path / "b"),)]
+    assert sha(tmp_path / "b" / "catalog.duckdb") == digest      # the catalog holds no path
+
+
+def test_catalog_is_written_in_the_older_storage_version_and_rebuilt_from_a_newer_one(tmp_path):
+    from store.catalog import CATALOG_STORAGE_VERSION
+    s = open_store(tmp_path / "s")
+    tags = "select tags from duckdb_databases() where database_name = current_database()"
+    with s.connect_read_only() as con:
+        assert con.execute(tags).fetchall()[0][0]["storage_version"] == CATALOG_STORAGE_VERSION + "+"
+    # a catalog in the newest storage format (as written before this version): rebuilt, same store
+    with duckdb.connect(str(s.catalog_path)) as old:
+        info = old.execute("select * from catalog_info").fetchall()
+    with duckdb.connect(str(tmp_path / "new.duckdb")) as new:   # default: the newest storage version
+        apply_migrations(new, load_migrations())
+        new.execute("create table main.catalog_info (key varchar primary key, value varchar)")
+        new.executemany("insert into main.catalog_info values (?, ?)", [list(r) for r in info])
+        assert new.execute(tags).fetchall()[0][0]["storage_version"] != CATALOG_STORAGE_VERSION + "+"
+    shutil.move(str(tmp_path / "new.duckdb"), str(s.catalog_path))
+    again = open_store(tmp_path / "s")
+    assert again.applied_now == [1]
+    with again.connect_read_only() as con:
+        assert con.execute(tags).fetchall()[0][0]["storage_version"] == CATALOG_STORAGE_VERSION + "+"
+        assert con.execute("select count(*) from samples").fetchall() == [(0,)]
 
 
 def test_store_path_with_quote_is_escaped(tmp_path):

@@ -5,7 +5,7 @@
 create or replace view faces as
 with final as (
     -- sample directories minus compacted samples, plus segments (macros/committed_rows.sql)
-    select * from committed_rows({{ store_root }}, 'faces')
+    select * from committed_rows('faces')
 )
 
 select * from final;

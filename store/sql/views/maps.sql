@@ -5,7 +5,7 @@
 create or replace view maps as
 with final as (
     -- sample directories minus compacted samples, plus segments (macros/committed_rows.sql)
-    select * from committed_rows({{ store_root }}, 'maps')
+    select * from committed_rows('maps')
 )
 
 select * from final;

@@ -4,7 +4,8 @@
 create or replace view run_events as
 with source as (
     select *
-    from read_parquet({{ store_root }} || '/runs/*/events/*.parquet', union_by_name = true, hive_partitioning = false)
+    from read_parquet(store_root() || '/runs/*/events/*.parquet', union_by_name = true, hive_partitioning = false)
+    where (select ok from store_guard())
 ),
 
 final as (

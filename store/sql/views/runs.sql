@@ -5,7 +5,8 @@
 create or replace view runs as
 with run_rows as (
     select *
-    from read_parquet({{ store_root }} || '/runs/*/run.parquet', union_by_name = true, hive_partitioning = false)
+    from read_parquet(store_root() || '/runs/*/run.parquet', union_by_name = true, hive_partitioning = false)
+    where (select ok from store_guard())
 ),
 
 latest_event as (

@@ -5,7 +5,8 @@
 create or replace view sites as
 with source as (
     select *
-    from read_parquet({{ store_root }} || '/data/*/*/sites.parquet', union_by_name = true, filename = true, hive_partitioning = false)
+    from read_parquet(store_root() || '/data/*/*/sites.parquet', union_by_name = true, filename = true, hive_partitioning = false)
+    where (select ok from store_guard())
 ),
 
 counted as (
