@@ -36,15 +36,15 @@ def test_capture_evaluate_report(tmp_path, fastface_main, capsys):
     con = connect_read_only(store)
     try:
         prompts = [r[0] for r in con.execute("select prompt from samples where status = 'ok'").fetchall()]
-        # per sample: id_sim, face_detected, face_size, clip_t, aesthetic, image_reward; + fsc for 'style; ...'
-        expected = 6 * len(prompts) + sum(";" in p for p in prompts)
+        # per sample: id_sim, face_detected, face_size, clip_t, aesthetic, image_reward, fsc (every prompt)
+        expected = 7 * len(prompts)
         assert len(prompts) == 2 and f"evaluated now: 2; metric rows written: {expected}" in first
         rows = con.execute("select name, model, value from metrics where model like '%@%'").fetchall()
         n_all = con.execute("select count(*) from metrics").fetchone()[0]
     finally:
         con.close()
     names = sorted({r[0] for r in rows})
-    assert set(names) - {"fsc"} == {"aesthetic", "clip_t", "face_detected", "face_size", "id_sim", "image_reward"}
+    assert set(names) == {"aesthetic", "clip_t", "face_detected", "face_size", "fsc", "id_sim", "image_reward"}
     assert all(0 <= r[2] <= 1 for r in rows if r[0] in ("clip_t", "face_detected"))
     assert fastface_main(["evaluate", "--store", str(store), "--tiny", "--device", "cpu", "--no-progress"]) == 0
     assert "already complete: 2; evaluated now: 0; metric rows written: 0" in capsys.readouterr().out
@@ -55,6 +55,52 @@ def test_capture_evaluate_report(tmp_path, fastface_main, capsys):
         con.close()
     assert fastface_main(["report", "--store", str(store), "--out", str(out), "--no-figures"]) == 0
     md = (out / "report.md").read_text()
+    assert "**Evaluation protocol: corrected**" in md  # the only protocol in the store
     assert "| hyper | 1 | 0.8 | baseline | 2 (0) |" in md
     assert "tiny:openai/clip-vit-large-patch14@" in md and "dlib/face_recognition_resnet_model_v1@" in md
     assert (out / "tables.tex").is_file() and (out / "table1_joint.csv").is_file()
+    # the capture's own face rows (model 'dlib', no protocol tag) are counted as left out, not mixed in
+    assert "without a protocol tag" in md
+
+    # the release protocol on the same store: its own rows beside the corrected ones
+    assert fastface_main(["evaluate", "--store", str(store), "--tiny", "--device", "cpu", "--no-progress",
+                          "--protocol", "release"]) == 0
+    assert f"evaluated now: 2; metric rows written: {7 * len(prompts)}" in capsys.readouterr().out
+    assert fastface_main(["report", "--store", str(store), "--out", str(out), "--no-figures"]) == 2
+    assert "pass --protocol release or --protocol corrected" in capsys.readouterr().err
+    for protocol in ("release", "corrected"):
+        assert fastface_main(["report", "--store", str(store), "--out", str(out / protocol), "--no-figures",
+                              "--protocol", protocol]) == 0
+        md = (out / protocol / "report.md").read_text()
+        assert f"**Evaluation protocol: {protocol}**" in md and "| hyper | 1 | 0.8 | baseline | 2 (0) |" in md
+        # noise images: no face is detected, and the fronts section says so instead of "evaluate first"
+        assert "the runs have no detected faces" in md or "Pareto-optimal" in md
+
+
+def test_cli_errors_are_one_line(tmp_path, fastface_main, capsys):
+    from fastface.dataset import write_demo_dataset
+
+    ds, store = tmp_path / "ds", tmp_path / "store"
+    write_demo_dataset(ds)
+    assert fastface_main(["capture", "--dataset", str(ds), "--store", str(store), "--tiny", "--presets", "baseline",
+                          "--limit", "1"]) == 0
+    capsys.readouterr()
+    import torch
+
+    if not torch.cuda.is_available():  # --device cuda on a machine without CUDA: one line, no traceback
+        assert fastface_main(["evaluate", "--store", str(store), "--tiny", "--device", "cuda", "--metrics", "clip",
+                              "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "--device cuda: CUDA is not available on this machine" in err and "Traceback" not in err
+    # every missing model at once, one line each: CLIP, the aesthetic head and ImageReward
+    none = tmp_path / "none"
+    none.mkdir()
+    assert fastface_main(["evaluate", "--store", str(store), "--device", "cpu", "--metrics", "clip,ae,ir",
+                          "--weights-root", str(none), "--clip-model", str(none / "clip"),
+                          "--aesthetic-model", str(none / "ae"), "--image-reward-model", str(none / "ir"),
+                          "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    items = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len(items) == 3, err
+    assert "CLIP model" in items[0] and "aesthetic predictor" in items[1] and "ImageReward" in items[2]
+    assert "ava+logos" not in items[1] and "sac+logos+ava1-l14-linearMSE.pth" in items[1]
