@@ -97,7 +97,7 @@ def cell_text(row: dict, c: Column, *, latex: bool = False) -> str:
     out = ", ".join(bits)
     pairs, p = int(row.get(f"{c.key}_pairs", 0) or 0), row.get(f"{c.key}_p", math.nan)
     if pairs and not _nan(p):
-        out += f"; p={p:.3f}, {pairs} pairs"
+        out += f"; p={p:.3f}, {pairs} pair{'s' if pairs != 1 else ''}"
     return f"{text} [{out}]"
 
 
