@@ -78,15 +78,21 @@ def _loader(args):
     return load
 
 
-def _sweep(args, dataset):
-    from fastface.config import load_preset
-    from fastface.sweep import SweepSpec, run_sweep
-
-    for name in args.presets:
-        load_preset(name)  # unknown names fail before anything runs
-    i, n = (int(v) for v in args.worker.split("/"))
+def _worker(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        i, n = -1, 0
     if not 0 <= i < n:
-        raise ValueError(f"--worker {args.worker}: give i/n with 0 <= i < n")
+        raise ValueError(f"--worker {text}: give i/n with 0 <= i < n, e.g. 0/2 and 1/2 for two processes")
+    return i, n
+
+
+def _sweep(args, dataset):
+    from fastface.sweep import SweepSpec, run_sweep
+    from store.layout import check_store_location
+
+    i, n = _worker(args.worker)
     face_world = bool(getattr(args, "face_world", False))
     tiny = args.tiny or face_world
     spec = SweepSpec(checkpoints=args.checkpoints, presets=args.presets, ip_scales=args.ip_scales,
@@ -94,7 +100,8 @@ def _sweep(args, dataset):
                      world="face" if face_world else "random", capture=args.capture,
                      face_backend=args.face_backend or ("dlib" if tiny else "insightface"),
                      limit=args.limit)
-    spec.capture_spec()  # validate early
+    spec.validate()  # the whole grid, then the store folder: nothing is loaded or written before
+    check_store_location(args.store)
     compact = not getattr(args, "no_compact", False)
     if getattr(args, "ray", None) is not None:  # Ray is imported on this path only
         if n != 1:

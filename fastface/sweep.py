@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from fastface.config import FastFaceConfig, load_preset
+from fastface.config import ConfigError, FastFaceConfig, load_preset
 from fastface.dataset import Dataset, IdentitySpec, PromptSpec
 
 PACKAGES = ("fastface-workbench", "torch", "diffusers", "transformers", "peft", "duckdb", "insightface", "dlib-bin")
@@ -58,6 +58,57 @@ class SweepSpec:
         return [(c, p, ip, lo) for c in self.checkpoints for p in self.presets
                 for ip in self.ip_scales for lo in self.lora_scales]
 
+    def validate(self) -> None:
+        """Check the whole grid before anything is loaded or written: every checkpoint, preset,
+        scale, the step count, --limit and the capture spec.  Raises ConfigError naming every
+        bad value and the option to fix, in one line."""
+        from fastface.checkpoints import CHECKPOINTS
+
+        problems = []
+        for flag, values in (("--checkpoints", self.checkpoints), ("--presets", self.presets),
+                             ("--ip-scales", self.ip_scales), ("--lora-scales", self.lora_scales)):
+            if not values:
+                problems.append(f"{flag} is empty: give at least one value")
+        bad = [c for c in self.checkpoints if c not in CHECKPOINTS]
+        if bad:
+            problems.append(f"unknown checkpoint(s) {', '.join(map(repr, bad))} in --checkpoints; "
+                            f"choose from {', '.join(CHECKPOINTS)}")
+        configs = []
+        for preset in self.presets:
+            try:
+                configs.append(load_preset(preset))
+            except (ConfigError, ValueError, OSError) as e:
+                problems.append(f"--presets: {e}")
+        for ip in self.ip_scales:
+            for lora in self.lora_scales:
+                try:
+                    (configs[0] if configs else FastFaceConfig()).with_scales(ip, lora)
+                except (ConfigError, ValueError) as e:
+                    problems.append(f"--ip-scales {ip:g} / --lora-scales {lora:g}: {e}")
+        if self.steps is not None and self.steps < 1:
+            problems.append(f"--steps {self.steps}: give a step count >= 1")
+        elif self.steps is not None:
+            for c in (CHECKPOINTS[c] for c in self.checkpoints if c in CHECKPOINTS):
+                try:
+                    c.weight_file(self.steps)
+                except ValueError as e:
+                    problems.append(str(e))
+        for config in configs:
+            for c in (CHECKPOINTS[c] for c in self.checkpoints if c in CHECKPOINTS):
+                try:
+                    config.validate_for_steps(self.steps or c.steps)
+                except (ConfigError, ValueError) as e:
+                    problems.append(f"preset {config.name!r} with {c.name} ({self.steps or c.steps} steps): {e}")
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+            problems.append(f"--limit {self.limit}: give N >= 1 (at most N (identity, prompt) pairs), "
+                            "or leave it out for every pair")
+        try:
+            self.capture_spec()
+        except (ConfigError, ValueError, KeyError, TypeError) as e:
+            problems.append(f"--capture: {e}")
+        if problems:
+            raise ConfigError("; ".join(dict.fromkeys(" ".join(str(p).split()) for p in problems)))
+
 
 @dataclass
 class RunPlan:
@@ -77,7 +128,9 @@ def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
     from store.records import sample_key
 
     cap = spec.capture_spec().to_dict()
-    pairs = dataset.pairs()[: spec.limit] if spec.limit else dataset.pairs()
+    if spec.limit is not None and spec.limit < 1:
+        raise ConfigError(f"limit {spec.limit}: give N >= 1 (at most N pairs) or None for every pair")
+    pairs = dataset.pairs()[: spec.limit] if spec.limit is not None else dataset.pairs()
     plans = []
     for checkpoint, preset, ip, lora in spec.runs():
         config = load_preset(preset).with_scales(ip, lora)
@@ -260,7 +313,7 @@ def run_sweep(
     total = sum(len(v) for v in todo.values())
     counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
-    current = None
+    finished: set[str] = set()
     try:
         for checkpoint in spec.checkpoints:
             runs = [p for p in plans if p.checkpoint == checkpoint and todo[p.run_id]]
@@ -270,7 +323,6 @@ def run_sweep(
             runner = SampleRunner(pipe, spec)
             site_records = None
             for plan in runs:
-                current = plan
                 n_failed = 0
                 with capture(pipe, spec.capture_spec()) as probe:
                     for item in todo[plan.run_id]:
@@ -286,12 +338,15 @@ def run_sweep(
                         bar.update(1)
                         if progress:
                             progress(bar.n, total)
-                current = None
                 finish_run(writer, store_path, plan, n_failed, compact)
+                finished.add(plan.run_id)
     except BaseException as e:
-        if current is not None:
-            writer.set_status(current.run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],
-                              n_total=len(current.samples))
+        # every run this process began and did not finish (a checkpoint that failed to load
+        # included) is recorded as interrupted, not left 'running'
+        for plan in plans:
+            if todo[plan.run_id] and plan.run_id not in finished:
+                writer.set_status(plan.run_id, "interrupted", message=f"{type(e).__name__}: {e}"[:500],
+                                  n_total=len(plan.samples))
         raise
     finally:
         bar.close()

@@ -96,6 +96,35 @@ class Layout:
         return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}-{HOST}{suffix}"
 
 
+def check_store_location(path: str | os.PathLike) -> Path:
+    """Check, writing nothing, that ``path`` is a store folder this process can write, or a
+    folder it can create.  Raises StoreError naming the path and the fix.  (As root, permission
+    bits do not stop writes; a read-only filesystem does, and os.access reports it.)"""
+    root = Path(os.path.abspath(os.fspath(path)))
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"store {root} is a file, not a folder: give a folder for --store (it is created "
+                         "if missing)")
+    if root.is_dir():
+        for sub in (root, *(root / d for d in ("data", "runs", "tmp", "locks"))):
+            if sub.exists() and not sub.is_dir():
+                raise StoreError(f"store {root}: {sub} is a file, not a folder; this is not a store (give "
+                                 "another folder for --store)")
+            if sub.is_dir() and not os.access(sub, os.W_OK | os.X_OK):
+                raise StoreError(f"store {root}: no permission to write in {sub}; fix its permissions or give "
+                                 "a folder you can write to")
+        return root
+    parent = root.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError(f"store {root} cannot be created: {parent} is a file, not a folder; give another "
+                         "path for --store")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"store {root} cannot be created: no permission to write in {parent}; give a folder "
+                         "you can write to")
+    return root
+
+
 def _list(parent: Path, prefix: str) -> list[Path]:
     try:
         return sorted(p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir())

@@ -1,0 +1,49 @@
+"""``fastface store vacuum``: maintenance of a store folder (store/README.md)."""
+from __future__ import annotations
+
+import argparse
+import re
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """'0', '90', '90s', '15m', '1h', '7d' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a duration such as 0, 30s, 15m, 1h or 7d")
+    return float(m[1]) * _UNITS[m[2] or "s"]
+
+
+def add_store(sub) -> None:
+    p = sub.add_parser("store", help="store maintenance (vacuum)")
+    ops = p.add_subparsers(dest="store_command", required=True)
+    v = ops.add_parser(
+        "vacuum", help="remove the sample folders that compaction merged into segments",
+        description="Compaction merges a run's sample folders into a segment and hides them at once, but "
+                    "leaves them on disk: a query that listed them a moment earlier still reads them. "
+                    "They are removed automatically one hour after their segment became active, when no "
+                    "process has the catalog open; vacuum removes those older than --older-than now.")
+    v.add_argument("--store", required=True, help="the store folder")
+    v.add_argument("--older-than", type=duration, required=True, metavar="DURATION",
+                   help="remove folders whose segment has been active this long: 0, 30s, 15m, 1h, 7d")
+    v.add_argument("--run", help="only this run (default: every run)")
+    v.add_argument("--even-with-readers", action="store_true",
+                   help="remove them even while a process has the catalog open (its running query can fail)")
+    v.set_defaults(func=cmd_vacuum)
+
+
+def cmd_vacuum(args) -> int:
+    from store.compact import vacuum
+
+    r = vacuum(args.store, args.older_than, args.run, even_with_readers=args.even_with_readers)
+    print(f"store {args.store}: {r.n_removed} merged folders removed ({r.bytes_freed / 1e6:.1f} MB) in "
+          f"{len(r.runs)} runs, {r.n_tmp} leftovers of dead processes removed from tmp/")
+    if r.n_kept:
+        print(f"kept {r.n_kept} folders: process {r.reader_pid} has {args.store}/catalog.duckdb open (a reader); "
+              "close it and run again, or pass --even-with-readers")
+    return 0
+
+
+def register(sub) -> None:
+    add_store(sub)
