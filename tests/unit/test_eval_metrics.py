@@ -205,3 +205,18 @@ def test_missing_models_are_named(tmp_path):
     assert "ImageReward" in str(e.value) and "--metrics without 'ir'" in str(e.value)
     with pytest.raises(EvaluationError, match="unknown metric"):
         EvalConfig(metrics=("id", "nope"))
+
+
+def test_hub_errors_are_quoted_in_whole_sentences():
+    from fastface.evaluation.models import _missing_message, first_sentences
+
+    long = ("Repository Not Found for url: https://huggingface.co/api/models/x/y/revision/main. "
+            + "Please make sure you specified the correct `repo_id` and `repo_type`. " * 8
+            + "If you are trying to access a private or gated repo, make sure you are authenticated.")
+    short = first_sentences(long)
+    assert short.endswith(".") and long.startswith(short) and len(short) <= 400
+    assert "huggingface.co/api/models/x/y/revision/main." in short  # dots inside a URL do not end a sentence
+    one = first_sentences("x" * 500 + ". tail")  # a single overlong sentence is kept whole
+    assert one == "x" * 500 + "."
+    msg = _missing_message("org/clip", "CLIP model org/clip", None, OSError("line one.\nline two."), "clip")
+    assert "\n" not in msg and "(OSError: line one. line two.)" in msg and "--metrics without 'clip'" in msg
