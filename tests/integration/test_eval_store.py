@@ -98,9 +98,17 @@ def _metrics(store) -> list[dict]:
 
 
 def _raw_metric_rows(store) -> list[tuple]:
-    """Every metrics row in every Parquet file (what the view de-duplicates, if it must)."""
+    """Every metrics row in every live Parquet file (what the view de-duplicates, if it must);
+    folders a compaction merged into a segment are hidden until their retention ends, and skipped."""
+    from store.compact import merged_dir_names
+    from store.layout import Layout
+
+    layout = Layout(store)
+    merged = {name for run_id in layout.run_ids() for name in merged_dir_names(layout, run_id)}
     rows = []
     for f in Path(store, "data").glob("run=*/*/metrics.parquet"):
+        if f.parent.name in merged:
+            continue
         t = pq.read_table(f, columns=["sample_key", "name", "model"])
         rows += list(zip(*(t.column(c).to_pylist() for c in ("sample_key", "name", "model"))))
     return rows
