@@ -187,3 +187,31 @@ def test_id_photo_without_a_face(photos):
     # corrected: the generated face was found; id_sim is not computed and reported; FSC needs no reference
     assert w["face_detected"] == 1.0 and "id_sim" not in w and w["fsc"] is not None
     assert sum(problems.values()) == 1 and "no face found" in next(iter(problems))
+
+
+def test_release_face_size_with_insightface_uses_the_320_pass(monkeypatch):
+    """get_face_ratios keeps the faces of its last pass (det size 320): a face found at 640 but not
+    at 320 gives 0.0; found at both, faces[0] of the 320 pass counts (here a different box)."""
+    from fastface.evaluation import face_scores
+    from fastface.evaluation.face_scores import FaceScorer
+
+    class At320:
+        name, embedding_dim, last_det_size = "insightface", 512, 320
+
+        def __init__(self, faces):
+            self.faces = faces
+
+        def detect(self, image):
+            return self.faces
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    scorer = FaceScorer.with_analyzer(ScriptedDetector(), "insightface/buffalo_l@00000000", backend="insightface")
+    res = scorer.analyse(image, protocol="release")  # the retry found SMALL_BEST and LARGE (at 640)
+    key = ("insightface", "cpu", None, 320)
+    monkeypatch.setitem(face_scores._ANALYZERS, key, At320([]))
+    assert scorer.release_face_size(image, res) == 0.0
+    monkeypatch.setitem(face_scores._ANALYZERS, key, At320([LARGE, SMALL_BEST]))
+    assert scorer.release_face_size(image, res) == pytest.approx(90 * 85 / 20000)
+    # other backends have no det size: faces[0] of their one detection, unclipped
+    dlibish = FaceScorer.with_analyzer(ScriptedDetector(), "dlib/x@00000000", backend="dlib")
+    assert dlibish.release_face_size(image, dlibish.analyse(image)) == pytest.approx(3600 / 20000)
