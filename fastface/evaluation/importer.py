@@ -157,7 +157,7 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
 
     from fastface.evaluation.face_scores import FaceScorer
     from fastface.evaluation.models import check_device
-    from fastface.evaluation.pairing import ORDERS, identity_names_in_order, pairing_report, reorder
+    from fastface.evaluation.pairing import ORDERS, PairingError, identity_names_in_order, pairing_report, reorder
     from fastface.evaluation.protocol import Protocol
     from fastface.sweep import package_versions
     from store.records import FaceRecord, MetricRecord, RunRecord, SampleRecord, sample_key, utcnow
@@ -173,7 +173,13 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
     check_device(device)
     dataset = reorder(dataset, order)
     names = [i.name for i in dataset.identities]
-    alternatives = {k: identity_names_in_order(dataset, k) for k in ORDERS if k != order}
+    alternatives = {}
+    for k in ORDERS:  # the other orders the pairing check compares with (when they apply)
+        if k != order:
+            try:
+                alternatives[k] = identity_names_in_order(dataset, k)
+            except PairingError:
+                pass
     config, extras = read_config(config_path)
     ck = extras.get("checkpoint")
     checkpoint = checkpoint or (ck.get("name") if isinstance(ck, dict) else ck) or "unknown"
