@@ -73,7 +73,7 @@ def bytes_per_value(root: Path, encoding: str, n: int = 20, n_maps: int = 50, si
     files = list((root / "data" / "run=bench").glob("sample=*/maps.parquet"))
     size = sum(f.stat().st_size for f in files)
     before = size / (n * n_maps * side * side)
-    compact(root, "bench")
+    compact(root, "bench", activation_delay_s=0, retention_s=0)  # nothing reads it: merge and remove now
     seg = sum(f.stat().st_size for f in (root / "data" / "run=bench").glob("segment=*/maps.parquet"))
     return {"encoding": encoding, "bytes_per_value_sample_files": round(before, 3),
             "bytes_per_value_compacted": round(seg / (n * n_maps * side * side), 3)}
@@ -104,7 +104,7 @@ def bench_count(root: Path, n: int) -> dict:
     out["maps_for_sample_ms"] = round(1000 * (time.perf_counter() - t), 1)
     con.close()
     t = time.perf_counter()
-    compact(root, "bench")
+    compact(root, "bench", activation_delay_s=0, retention_s=0)  # nothing reads it: merge and remove now
     out["compact_s"] = round(time.perf_counter() - t, 2)
     con = connect_read_only(root)
     out["count_samples_compacted_ms"] = _best(con, "select count(*) from samples")

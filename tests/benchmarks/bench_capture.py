@@ -123,7 +123,7 @@ def _store_figures(samples: list) -> None:
         dt = time.perf_counter() - t0
         size = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
         t1 = time.perf_counter()
-        compact(root, "bench")
+        compact(root, "bench", activation_delay_s=0, retention_s=0)  # nothing reads it: remove the merged folders now
         dtc = time.perf_counter() - t1
         csize = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
         print(f"\nstore: {n} samples x {len(maps)} head-mean maps ({values} values, {raw:,d} B of map data each)")

@@ -31,7 +31,7 @@ def populated(tmp_path_factory):
     w.set_status("r1", "completed", n_done=11, n_total=11)
     w.begin_run(make_run("r2", seed=5))
     write_samples(w, "r2", range(4))
-    compact(root, "r2")
+    compact(root, "r2", activation_delay_s=0)   # active at once
     write_samples(w, "r2", range(4, 6))          # after compaction: sample dirs + a segment
     w.close()
     return root
@@ -65,6 +65,7 @@ def test_contracts_catch_injected_violations(populated, tmp_path):
     # 1. the same samples in two segments (two compactions racing without the lock)
     seg = next((root / "data" / "run=r2").glob("segment=*"))
     shutil.copytree(seg, seg.with_name("segment=copy"))
+    _rewrite(seg / "manifest.parquet", seg.with_name("segment=copy") / "manifest.parquet", segment_id="copy")
     k_r2 = make_sample(1)[0].sample_key
     # 2. maps of a sample that does not exist
     _rewrite(src / "maps.parquet", data / "sample=orphan" / "maps.parquet", sample_key="orphan")

@@ -13,9 +13,11 @@
 --     the retention period, so a query that listed them can still read them).  A sample is
 --     therefore never shown twice and never missing.
 create or replace macro committed_rows(name) as table
-with active as (
+with active as materialized (
     select run_id, segment_id, sample_key
-    from store_manifest
+    from read_parquet(
+        store_root() || '/data/*/segment=*/manifest.parquet', union_by_name = true, hive_partitioning = false
+    )
     where epoch_ms(compacted_at) <= epoch_ms(now())
 ),
 

@@ -8,39 +8,35 @@
 -- A copy of a store has the same id as the original; each copy's views read the folder
 -- of the catalog file that the connection opened.
 create or replace macro store_guard() as table
-with expected as (
-    select {{ store_id }} as store_id
-),
-
-found as (
-    select any_value(store_id) as store_id
-    from read_parquet(store_root() || '/data/store_id.parquet')
-),
-
-attached as (
-    select count(*) as n_catalogs
-    from duckdb_views()
-    where view_name = 'store_identity' and contains(sql, {{ store_id }})
+with checks as (
+    select
+        (
+            select count(*) from duckdb_views()
+            where view_name = 'store_identity' and contains(sql, {{ store_id }})
+        ) as n_catalogs,
+        (
+            select any_value(store_id)
+            from read_parquet(store_root() || '/data/store_id.parquet')
+        ) as found_id
 ),
 
 final as (
     select
         case
-            when (select n_catalogs from attached) > 1
+            when n_catalogs > 1
                 then error(
-                    'store catalog: ' || (select n_catalogs from attached)::varchar
-                    || ' catalogs of store ' || {{ store_id }} || ' are attached to this connection '
-                    || '(copies of one store); their views would all read ' || store_root()
-                    || '. Query each copy from its own connection')
-            when (select store_id from found) is distinct from (select store_id from expected)
+                    'store catalog: ' || n_catalogs::varchar || ' catalogs of store ' || {{ store_id }}
+                    || ' are attached to this connection (copies of one store); their views would all '
+                    || 'read ' || store_root() || '. Query each copy from its own connection')
+            when found_id is distinct from {{ store_id }}
                 then error(
                     'store catalog: this catalog belongs to store ' || {{ store_id }} || ', but '
-                    || store_root() || '/data/store_id.parquet names store '
-                    || coalesce((select store_id from found), 'NULL')
+                    || store_root() || '/data/store_id.parquet names store ' || coalesce(found_id, 'NULL')
                     || '. Open this catalog as the connection''s own database, or after ATTACH '
                     || 'SET temp_directory = ''<its folder>/catalog.duckdb.tmp''')
             else true
         end as ok
+    from checks
 )
 
 select * from final;
