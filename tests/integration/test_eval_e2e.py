@@ -100,7 +100,17 @@ def test_cli_errors_are_one_line(tmp_path, fastface_main, capsys):
                           "--aesthetic-model", str(none / "ae"), "--image-reward-model", str(none / "ir"),
                           "--no-progress"]) == 2
     err = capsys.readouterr().err
-    items = [line for line in err.splitlines() if line.startswith("  - ")]
-    assert len(items) == 3, err
-    assert "CLIP model" in items[0] and "aesthetic predictor" in items[1] and "ImageReward" in items[2]
-    assert "ava+logos" not in items[1] and "sac+logos+ava1-l14-linearMSE.pth" in items[1]
+    # the CLI prints every error on one line (fastface.cli.error_message): the three models, in order
+    assert "cannot evaluate (3 problem(s))" in err and "Traceback" not in err
+    assert err.index("CLIP model") < err.index("aesthetic predictor") < err.index("ImageReward")
+    assert "sac+logos+ava1-l14-linearMSE.pth" in err and "ava+logos-l14" not in err  # the corrected head
+    # the message itself: one line per missing model
+    from fastface.evaluation.evaluate import EvalConfig, EvaluationError, Evaluator
+
+    with pytest.raises(EvaluationError) as e:
+        Evaluator(EvalConfig(metrics=("clip", "ae", "ir"), device="cpu", weights_root=str(none), protocol="release",
+                             clip_model=str(none / "clip"), aesthetic_model=str(none / "ae"),
+                             image_reward_model=str(none / "ir")))
+    items = [line for line in str(e.value).splitlines() if line.startswith("  - ")]
+    assert len(items) == 3 and len(str(e.value).splitlines()) == 4, str(e.value)
+    assert "CLIP model" in items[0] and "ava+logos-l14-linearMSE.pth" in items[1] and "ImageReward" in items[2]
