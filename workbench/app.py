@@ -11,7 +11,9 @@ import streamlit as st  # noqa: E402
 
 from workbench import data  # noqa: E402
 
-st.set_page_config(page_title="FastFace Workbench", page_icon=":material/face:", layout="wide")
+#: the browser tab's icon ships with the app (a ":material/...:" page icon is fetched from a font host)
+ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
+st.set_page_config(page_title="FastFace Workbench", page_icon=ICON, layout="wide")
 
 PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:", default=True),
@@ -28,8 +30,7 @@ with st.sidebar:
     st.caption("FastFace Workbench")
     path = data.store_path()
     st.caption(f"Store: `{path}`" if path else "Store: none (use --store or FASTFACE_STORE)")
-    chosen = st.session_state.get(data.STATE_RUNS) or []
-    st.caption(f"Runs chosen: {len(chosen)}" if chosen else "Runs chosen: the newest (pick on Runs)")
+    st.caption(data.selection_caption())
     if st.button("Refresh data", icon=":material/refresh:", key="wb_refresh"):
         data.refresh()
 

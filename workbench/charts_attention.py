@@ -67,7 +67,20 @@ def hist_overlay(df: pd.DataFrame, run_meta: dict, *, log_y: bool = True,
             hovertemplate="value ≈ %{x:.3f}<br>fraction %{y:.3g}<br>count %{customdata[0]:.0f}<extra></extra>"))
     fig.update_xaxes(title_text="attention value (bins of 1/32; outer points: <0 and >1)")
     fig.update_yaxes(title_text="fraction of values", type="log" if log_y else "linear")
+    if log_y:
+        fig.update_yaxes(**log_ticks([y for t in fig.data for y in t.y]))
     return style.apply(fig, title)
+
+
+def log_ticks(values) -> dict:
+    """Tick spacing of a log axis over values: labels at the decades only when they span one
+    decade or more (plotly's default labels every digit, 2..9, which overlap on short
+    charts), else at 1, 2 and 5."""
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and np.log10(v.max() / v.min()) >= 1.0:
+        return {"dtick": 1}
+    return {"dtick": "D2"}
 
 
 def face_mass_heatmap(df: pd.DataFrame, value: str = "mass_in_box",

@@ -162,13 +162,36 @@ def runs() -> pd.DataFrame:
 
 
 def selected_runs(all_runs: pd.DataFrame | None = None) -> list[str]:
-    """Runs chosen on the Runs page (still existing), default: the newest (up to 4)."""
+    """Runs picked on the Runs page (those still in the store); until some are picked, the
+    newest sweep with its baseline run(s) (workbench.selection.default_runs)."""
+    from workbench.selection import default_runs
+
     df = runs() if all_runs is None else all_runs
-    known = list(df["run_id"]) if len(df) else []
-    chosen = [r for r in st.session_state.get(STATE_RUNS, []) if r in known]
-    if not chosen:
-        chosen = known[:4]
-    return chosen
+    known = set(df["run_id"]) if len(df) else set()
+    chosen = [r for r in st.session_state.get(STATE_RUNS) or [] if r in known]
+    return chosen or default_runs(df)
+
+
+def runs_picked(all_runs: pd.DataFrame) -> bool:
+    """Whether the runs in use were picked by the user (not the default)."""
+    known = set(all_runs["run_id"]) if len(all_runs) else set()
+    return any(r in known for r in st.session_state.get(STATE_RUNS) or [])
+
+
+def selection_caption() -> str:
+    """The sidebar's line about the runs in use (never stops the page: no store, no runs and
+    an unreadable store each get their own line)."""
+    from workbench.selection import describe
+
+    path = store_path()
+    if not path:
+        return "Runs chosen: none (no store)"
+    try:
+        sandbox(path)
+        all_runs = runs()
+    except Exception:  # noqa: BLE001 the page itself shows the error
+        return "Runs chosen: none (store not readable)"
+    return describe(selected_runs(all_runs), all_runs, runs_picked(all_runs))
 
 
 def run_meta(all_runs: pd.DataFrame) -> dict[str, dict]:

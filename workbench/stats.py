@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -42,26 +43,35 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.9
     return mean, float(lo), float(hi), n
 
 
-def paired_deltas(values: pd.DataFrame, baseline: str, n_boot: int = 2000, seed: int = 0
-                  ) -> pd.DataFrame:
+def paired_deltas(values: pd.DataFrame, baseline: str | Mapping[str, str | None], n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
     """Per (run, metric): mean, baseline mean, delta and its paired bootstrap CI.
 
     ``values`` has columns run_id, name, identity, prompt, seed, value (one row per sample
     and metric).  Pairs are matched on (identity, prompt, seed); a unit measured twice in
-    one run is averaged first.
+    one run is averaged first.  ``baseline``: one run id (every run of ``values`` against it;
+    its own row has delta 0), or ``{run_id: baseline run id or None}`` (only those runs, each
+    against its own baseline; None: no baseline, delta NaN).  Column ``baseline_id`` says
+    which baseline each row was paired with.
     """
-    cols = ["run_id", "name", "mean", "n", "baseline_mean", "delta", "lo", "hi", "n_pairs"]
+    cols = ["run_id", "name", "baseline_id", "mean", "n", "baseline_mean", "delta", "lo", "hi", "n_pairs"]
     if values.empty:
         return pd.DataFrame(columns=cols)
+    plan = ({r: baseline for r in values["run_id"].unique()} if isinstance(baseline, str)
+            else dict(baseline))
     keys = list(PAIR_KEYS)
     unit = values.groupby(["run_id", "name", *keys], as_index=False, dropna=False)["value"].mean()
     rows = []
     for (run_id, name), g in unit.groupby(["run_id", "name"], sort=True):
-        base = unit[(unit.run_id == baseline) & (unit.name == name)]
+        if run_id not in plan:
+            continue
+        base_id = plan[run_id]
+        base = unit[(unit.run_id == base_id) & (unit.name == name)]
         mean = float(g["value"].mean()) if g["value"].notna().any() else math.nan
-        row = {"run_id": run_id, "name": name, "mean": mean, "n": int(g["value"].notna().sum()),
+        row = {"run_id": run_id, "name": name, "baseline_id": base_id, "mean": mean,
+               "n": int(g["value"].notna().sum()),
                "baseline_mean": float(base["value"].mean()) if base["value"].notna().any() else math.nan}
-        if run_id == baseline:
+        if run_id == base_id:
             row.update(delta=0.0, lo=0.0, hi=0.0, n_pairs=int(g["value"].notna().sum()))
         else:
             merged = g.merge(base, on=keys, suffixes=("", "_base"))

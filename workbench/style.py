@@ -54,6 +54,15 @@ def preset_color(preset: str | None) -> str:
     return SPARE_COLORS[digest[0] % len(SPARE_COLORS)]
 
 
+def run_order(run_id: str, preset: str | None, ip_scale: float | None) -> tuple:
+    """Sort key of runs in per-run charts: presets in the paper's order (PRESET_COLORS: baseline,
+    dcg, am1, ..., ff-am2; other names after them, alphabetically), then ip_scale, run id."""
+    known = list(PRESET_COLORS)
+    name = preset or UNKNOWN_PRESET
+    rank = known.index(name) if name in known else len(known)
+    return (rank, name, float("inf") if ip_scale is None else float(ip_scale), run_id)
+
+
 def run_symbols(runs: list[tuple[str, str | None, float | None]]) -> dict[str, str]:
     """run_id -> marker symbol: within each preset, runs ordered by (ip_scale, run_id) get
     RUN_SYMBOLS in turn, so two runs of one preset (same colour) still look different."""
@@ -75,6 +84,35 @@ def run_label(run_id: str, preset: str | None = None, ip_scale: float | None = N
     return " ".join(parts) + f" ({run_id})"
 
 
+ROW_HEIGHT = 44   # px per category row of a per-run chart (two-line labels)
+
+
+def run_tick(run_id: str, preset: str | None = None, ip_scale: float | None = None) -> str:
+    """Two-line category label of a run for a per-run axis: 'preset λ=0.8' over the run id."""
+    head = preset or UNKNOWN_PRESET
+    if ip_scale is not None:
+        head += f" λ={ip_scale:g}"
+    return f"{head}<br>{run_id}"
+
+
+def rows_height(n_rows: int, chrome: int = 150) -> int:
+    """Height of a chart with one category row per run (horizontal bars, violins, forests):
+    ROW_HEIGHT per row plus title and axis (at least HEIGHT), so labels never overlap."""
+    return max(HEIGHT, chrome + ROW_HEIGHT * max(int(n_rows), 1))
+
+
+def wrap(text: str, width: int = 32) -> str:
+    """Break a long title into lines of at most ``width`` characters (at spaces; a longer word
+    keeps its own line), joined with <br> as plotly wants."""
+    lines: list[str] = []
+    for word in str(text).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def _template() -> go.layout.Template:
     t = go.layout.Template()
     t.layout = go.Layout(
@@ -86,9 +124,9 @@ def _template() -> go.layout.Template:
         margin=dict(l=64, r=24, t=56, b=56),
         legend=dict(bgcolor="rgba(255,255,255,0.8)", borderwidth=0, font=dict(size=FONT_SIZE - 1)),
         xaxis=dict(showline=True, linecolor="#444444", ticks="outside", gridcolor="#E5E5E5",
-                   zeroline=False, mirror=False, title=dict(standoff=8)),
+                   zeroline=False, mirror=False, title=dict(standoff=8), automargin=True),
         yaxis=dict(showline=True, linecolor="#444444", ticks="outside", gridcolor="#E5E5E5",
-                   zeroline=False, mirror=False, title=dict(standoff=8)),
+                   zeroline=False, mirror=False, title=dict(standoff=8), automargin=True),
         coloraxis=dict(colorbar=dict(thickness=14, outlinewidth=0)),
         hoverlabel=dict(font=dict(family=FONT_FAMILY)),
     )

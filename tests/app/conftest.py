@@ -20,6 +20,16 @@ def fixture_store(tmp_path_factory):
     return build(base / "store", id_image_dir=base / "ids")
 
 
+@pytest.fixture(scope="session")
+def sweep_store(tmp_path_factory):
+    """Two capture commands' runs (tests/app/fixture_store.build_sweeps); read-only for the
+    tests that share it."""
+    from tests.app.fixture_store import build_sweeps
+
+    base = tmp_path_factory.mktemp("wbsweeps")
+    return build_sweeps(base / "store", id_image_dir=base / "ids")
+
+
 @pytest.fixture
 def app(fixture_store, monkeypatch):
     """An AppTest of the entry script reading the fixture store (FASTFACE_STORE)."""

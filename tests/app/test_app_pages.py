@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from workbench import data
+from workbench import data, selection
 
 PAGES = ["pages/runs.py", "pages/samples.py", "pages/attention.py", "pages/faces.py",
          "pages/compare.py", "pages/sql.py", "pages/figures.py"]
@@ -46,24 +46,50 @@ def test_every_page_renders(app):
     assert titles == ["Samples", "Attention statistics", "Faces", "Compare", "SQL", "Figures"]
 
 
+def sidebar_text(at) -> str:
+    return " ".join(c.value for c in at.sidebar.caption)
+
+
 def test_runs_page_lists_runs_progress_and_selection(app, fixture_store):
     ok(app.run())
     assert app.title[0].value == "Runs"
+    # default: the newest sweep (the fixture's three runs share seed, capture spec, host and
+    # package versions: one command) with its baseline run first; the sidebar says so
+    assert app.multiselect(key="runs_pick").value == ["r-baseline", "r-ffam2", "r-ffam2-06"]
+    assert "Runs chosen: 3, the newest sweep with 1 baseline run" in sidebar_text(app)
+    assert data.STATE_RUNS not in app.session_state
     table = frame(app, "progress")
     assert sorted(table["run"]) == sorted(fixture_store["runs"])
     running = table.set_index("run").loc["r-ffam2-06"]
     assert running["status"] == "running" and running["progress"] == pytest.approx(0.5)
     assert running["samples"] == 3 and running["planned"] == 6
     assert any("3 / 6 samples" in p.proto.text for p in app.get("progress"))
+    assert any("Updates every 5 s" in c.value for c in app.caption)  # a run is in progress
     app.multiselect(key="runs_pick").set_value(["r-baseline", "r-ffam2"])
     ok(app.run())
     assert app.session_state[data.STATE_RUNS] == ["r-baseline", "r-ffam2"]
-    app.toggle(key="runs_auto").set_value(True)
+    app.toggle(key="runs_auto").set_value(False)
     ok(app.run())
+    assert not any("Updates every" in c.value for c in app.caption)
     # the selection is used by the other pages
     goto(app, "pages/faces.py")
     assert set(frame(app, "ffc")["run"].str.extract(r"\((.+)\)$")[0]) == \
         {"r-baseline", "r-ffam2"}
+
+
+def test_sidebar_tells_picked_runs(fixture_store, monkeypatch):
+    """(AppTest keeps the sidebar of an st.navigation app on the first run only, so a fresh
+    session that has picked runs: the browser test checks the sidebar after a pick.)"""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    monkeypatch.setenv("FASTFACE_STORE", fixture_store["path"])
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[data.STATE_RUNS] = ["r-ffam2", "gone-run"]
+    ok(at.run())
+    assert "Runs chosen: 1 (picked on Runs)" in sidebar_text(at)
+    assert at.multiselect(key="runs_pick").value == ["r-ffam2"]
 
 
 def test_samples_page_overlay_step_stage_token(app, fixture_store):
@@ -117,6 +143,8 @@ def test_attention_page_histograms_mass_and_entropy(app):
     app.toggle(key="hist_log").set_value(False)
     ok(app.run())
     assert "up" in figure(app, "attn_hist").layout.title.text
+    app.selectbox(key="mass_run").set_value("r-ffam2-06")  # an AM run (the baseline's pre = post)
+    ok(app.run())
     mass = figure(app, "attn_mass")
     assert np.array(mass.data[0].z, dtype=float).shape == (3, 4)  # 3 sites x 4 steps
     share = float(app.metric[0].value)
@@ -148,19 +176,31 @@ def test_faces_page_ffc_and_open_sample(app, fixture_store):
 def test_compare_page_paired_deltas(app):
     ok(app.run())
     goto(app, "pages/compare.py")
+    # default: each run against the baseline-preset run at its own checkpoint and scales
+    assert app.selectbox(key="cmp_baseline").value == selection.MATCHED
     table = frame(app, "delta")
+    assert not table["run"].str.contains(r"\(r-baseline\)").any()  # never compared with itself
     row = table[(table["run"].str.contains(r"\(r-ffam2\)")) & (table["name"] == "face_similarity")].iloc[0]
+    assert row["baseline"] == "r-baseline"
     # fixture: similarity = 0.4 + 0.1 * run + 0.02 * unit -> paired delta exactly 0.1 on 2 pairs
     assert row["delta"] == pytest.approx(0.1) and row["lo"] == pytest.approx(0.1)
     assert row["hi"] == pytest.approx(0.1) and row["n_pairs"] == 2
-    base = table[table["run"].str.contains(r"\(r-baseline\)")]
-    assert (base["delta"] == 0).all()
-    assert len(figure(app, "cmp_forest").data) == 2
+    lone = table[table["run"].str.contains(r"\(r-ffam2-06\)")]  # λ=0.6: no baseline run at that scale
+    assert (lone["baseline"] == "none at these scales").all() and lone["delta"].isna().all()
+    assert any("r-ffam2-06" in c.value for c in app.caption)
+    assert [t.name for t in figure(app, "cmp_forest").data] == ["ff-am2 λ=0.8 (r-ffam2)"]
     fronts = figure(app, "cmp_fronts")
     assert {t.name for t in fronts.data} == {"baseline", "ff-am2"}
+    # one baseline run for all: every other run against it, never the baseline itself
+    app.selectbox(key="cmp_baseline").set_value("r-baseline")
+    ok(app.run())
+    table = frame(app, "delta")
+    assert set(table["run"].str.extract(r"\((.+)\)$")[0]) == {"r-ffam2", "r-ffam2-06"}
+    assert len(figure(app, "cmp_forest").data) == 2
     app.selectbox(key="cmp_front_x").set_value("ffc_rate")
     app.selectbox(key="cmp_baseline").set_value("r-ffam2")
     ok(app.run())
+    assert set(frame(app, "delta")["run"].str.extract(r"\((.+)\)$")[0]) == {"r-baseline", "r-ffam2-06"}
     assert figure(app, "cmp_fronts").layout.xaxis.title.text == "ffc_rate"
 
 
@@ -304,3 +344,37 @@ def test_live_run_progress_and_refresh(tmp_path, monkeypatch):
     ok(at.run())
     assert not at.get("progress") and frame(at, "progress")["status"].tolist() == ["completed"]
     writer.close()
+
+
+def test_defaults_newest_sweep_with_its_baselines(sweep_store, monkeypatch):
+    """Two sweeps: the pages start on the newest one (6 presets x 2 scales, baselines first),
+    the sidebar tells so on first load, and Compare pairs each run with the baseline run at its
+    scales -- also one that is not among the chosen runs -- and never a run with itself."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    monkeypatch.setenv("FASTFACE_STORE", sweep_store["path"])
+    at = AppTest.from_file(APP, default_timeout=60)
+    ok(at.run())
+    newest = sweep_store["newest"]
+    chosen = at.multiselect(key="runs_pick").value
+    assert sorted(chosen) == sorted(newest) and chosen[:2] == ["hyper-baseline-ip0.5", "hyper-baseline-ip0.8"]
+    assert not set(sweep_store["old"]) & set(chosen)
+    assert "Runs chosen: 12, the newest sweep with 2 baseline runs (6 presets × 2 IP scales)" in sidebar_text(at)
+    goto(at, "pages/compare.py")
+    assert at.selectbox(key="cmp_baseline").value == selection.MATCHED
+    table = frame(at, "delta")
+    runs = table["run"].str.extract(r"\((.+)\)$")[0]
+    bases = table["baseline"]
+    assert set(runs) == set(newest) - {"hyper-baseline-ip0.5", "hyper-baseline-ip0.8"}
+    assert (runs != bases).all()
+    assert (bases == runs.str.replace(r"hyper-[a-z0-9-]+?-ip", "hyper-baseline-ip", regex=True)).all()
+    # only ff-am2 at 0.8 chosen: its baseline (not chosen) is still the one at 0.8 of its sweep
+    goto(at, "pages/runs.py")
+    at.multiselect(key="runs_pick").set_value(["hyper-ff-am2-ip0.8"])
+    ok(at.run())
+    goto(at, "pages/compare.py")
+    table = frame(at, "delta")
+    assert set(table["baseline"]) == {"hyper-baseline-ip0.8"}
+    assert set(table["run"]) == {"ff-am2 λ=0.8 (hyper-ff-am2-ip0.8)"}

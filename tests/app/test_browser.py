@@ -3,6 +3,7 @@ through playwright (marked `browser`; skipped when /usr/bin/chromium is missing)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -28,14 +29,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(fixture_store, tmp_path_factory):
+@contextlib.contextmanager
+def serve(store_path: str, log: Path):
+    """The workbench on a free port (workbench.launch.start), stopped at exit; yields its URL."""
     from workbench import launch
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
     with open(log, "wb") as out:
-        proc = launch.start(fixture_store["path"], port=port, stdout=out, stderr=out)
+        proc = launch.start(store_path, port=port, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -60,13 +61,31 @@ def server(fixture_store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(fixture_store, tmp_path_factory):
+    with serve(fixture_store["path"], tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """A store of two capture commands (tests/app/fixture_store.build_sweeps) served by its own
+    workbench; this module's last test writes into it."""
+    from tests.app.fixture_store import build_sweeps
+
+    base = tmp_path_factory.mktemp("browser-sweeps")
+    info = build_sweeps(base / "store", id_image_dir=base / "ids")
+    with serve(info["path"], base / "streamlit.log") as url:
+        yield info | {"url": url}
+
+
+@pytest.fixture(scope="module")
 def page(tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, args=ARGS, headless=True,
-            viewport={"width": 1440, "height": 1000})
+            viewport={"width": 1400, "height": 1000})
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
         pg.set_default_timeout(30_000)
         yield pg
@@ -89,72 +108,215 @@ def wait_idle(page):
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
 
 
+VIEWPORTS = [(1400, 1000), (1920, 1080)]
+
+#: every visible plotly chart: its title, axis titles and tick labels lie inside the chart's
+#: svg (not clipped), and no two tick labels of one axis overlap
+LAYOUT_PROBLEMS = """() => {
+  const out = [];
+  const inside = (r, s) => r.left >= s.left - 1 && r.right <= s.right + 1 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1;
+  const overlap = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, i) => {
+    const svg = plot.querySelector('svg.main-svg');
+    if (!svg) return;
+    const s = svg.getBoundingClientRect();
+    if (s.width === 0) return;  // in a hidden tab
+    const title = (plot.querySelector('.gtitle') || {}).textContent || `chart ${i}`;
+    plot.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .xtick text, .ytick text').forEach(t => {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && !inside(r, s)) out.push(`${title}: '${t.textContent}' outside the chart`);
+    });
+    for (const sel of ['.xtick text', '.ytick text']) {
+      const boxes = [...plot.querySelectorAll(sel)].map(t => [t.textContent, t.getBoundingClientRect()])
+        .filter(b => b[1].width > 0);
+      for (let a = 0; a < boxes.length; a++) for (let b = a + 1; b < boxes.length; b++)
+        if (overlap(boxes[a][1], boxes[b][1])) out.push(`${title}: '${boxes[a][0]}' overlaps '${boxes[b][0]}'`);
+    }
+  });
+  return out;
+}"""
+
+
+def charts_drawn(page, n: int = 1):
+    """Wait until n plotly charts have drawn (and re-laid out for their automargins)."""
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
+                           timeout=60_000)
+    page.wait_for_timeout(1000)
+
+
+def assert_layout_ok(page, where: str):
+    problems = page.evaluate(LAYOUT_PROBLEMS)
+    assert not problems, f"{where}: {problems}"
+
+
+def tick_texts(plot, axis: str = "y") -> list[str]:
+    return [t.text_content() for t in plot.locator(f".{axis}tick text").all()]
+
+
+@contextlib.contextmanager
+def outside_requests(page):
+    """Collects the URLs of requests that leave 127.0.0.1 (a page icon from a font host...)."""
+    seen: list[str] = []
+
+    def note(request):
+        if not request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            seen.append(request.url)
+
+    page.on("request", note)
+    try:
+        yield seen
+    finally:
+        page.remove_listener("request", note)
+
+
 def test_browser_pages_slider_and_screenshots(server, page, tmp_path):
     out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
-    page.goto(server)
-    page.get_by_role("heading", name="Runs").first.wait_for()
-    page.get_by_text("r-ffam2-06 (ff-am2): 3 / 6 samples").first.wait_for()
-    wait_idle(page)
-    shot(page, out / "runs.png")
-
-    page.get_by_role("link", name="Samples").first.click()
-    page.get_by_role("heading", name="Samples").first.wait_for()
-    page.get_by_role("tab", name="Variants and attention").click()
-    slider = page.get_by_role("slider").first
-    slider.wait_for()
-    wait_idle(page)
-    before = int(slider.get_attribute("aria-valuetext"))
-    for _ in range(2):  # keyboard arrows on the step slider, one rerun each
-        slider.focus()
-        page.keyboard.press("ArrowRight")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    with outside_requests(page) as outside:
+        page.goto(server)
+        page.get_by_role("heading", name="Runs").first.wait_for()
+        page.get_by_text("r-ffam2-06 (ff-am2): 3 / 6 samples").first.wait_for()
         wait_idle(page)
-    expect = pytest.importorskip("playwright.sync_api").expect
-    expect(slider).to_have_attribute("aria-valuetext", str(before + 2))
-    page.get_by_text(f"step {before + 2} ·").first.wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
-    shot(page, out / "samples.png")
+        shot(page, out / "runs.png")
 
-    page.get_by_role("link", name="Attention statistics").first.click()
-    page.get_by_role("heading", name="Attention statistics").first.wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
-    wait_idle(page)
-    shot(page, out / "attention.png")
+        page.get_by_role("link", name="Samples").first.click()
+        page.get_by_role("heading", name="Samples").first.wait_for()
+        page.get_by_role("tab", name="Variants and attention").click()
+        slider = page.get_by_role("slider").first
+        slider.wait_for()
+        wait_idle(page)
+        before = int(slider.get_attribute("aria-valuetext"))
+        for _ in range(2):  # keyboard arrows on the step slider, one rerun each
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            wait_idle(page)
+        expect = pytest.importorskip("playwright.sync_api").expect
+        expect(slider).to_have_attribute("aria-valuetext", str(before + 2))
+        page.get_by_text(f"step {before + 2} ·").first.wait_for()
+        page.locator(".js-plotly-plot").first.wait_for()
+        shot(page, out / "samples.png")
 
-    page.get_by_role("link", name="Faces").first.click()
-    page.get_by_role("heading", name="Faces").first.wait_for()
-    page.get_by_text("Face fail count").first.wait_for()
-    page.locator(".js-plotly-plot").nth(2).wait_for()
-    wait_idle(page)
-    shot(page, out / "faces.png")
+        page.get_by_role("link", name="Attention statistics").first.click()
+        page.get_by_role("heading", name="Attention statistics").first.wait_for()
+        page.locator(".js-plotly-plot").first.wait_for()
+        wait_idle(page)
+        charts_drawn(page)
+        assert_layout_ok(page, "Attention statistics")  # log axis: no overlapping digit labels
+        shot(page, out / "attention.png")
 
-    # clicking a point of the similarity-vs-size scatter opens that sample
-    scatter = page.locator(".js-plotly-plot").nth(2)
-    scatter.scroll_into_view_if_needed()
-    point = scatter.locator("g.points path.point").first
-    point.wait_for()
-    page.wait_for_timeout(500)
-    box = point.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.wait_for_timeout(200)
-    page.mouse.click(x, y)
-    page.get_by_role("heading", name="Samples").first.wait_for()
-    wait_idle(page)
-    assert page.get_by_role("tab", name="Variants and attention").is_visible()
+        page.get_by_role("link", name="Faces").first.click()
+        page.get_by_role("heading", name="Faces").first.wait_for()
+        page.get_by_text("Face fail count").first.wait_for()
+        page.locator(".js-plotly-plot").nth(2).wait_for()
+        wait_idle(page)
+        charts_drawn(page, 4)
+        assert_layout_ok(page, "Faces")  # two-line run labels do not overlap
+        shot(page, out / "faces.png")
 
-    page.get_by_role("link", name="Compare").first.click()
-    page.get_by_role("heading", name="Compare").first.wait_for()
-    page.get_by_text("Fronts over IP-Adapter scales").first.wait_for()
-    page.locator(".js-plotly-plot").nth(1).wait_for()
-    wait_idle(page)
-    shot(page, out / "compare.png")
+        # clicking a point of the similarity-vs-size scatter opens that sample
+        scatter = page.locator(".js-plotly-plot").nth(2)
+        scatter.scroll_into_view_if_needed()
+        point = scatter.locator("g.points path.point").first
+        point.wait_for()
+        page.wait_for_timeout(500)
+        box = point.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.wait_for_timeout(200)
+        page.mouse.click(x, y)
+        page.get_by_role("heading", name="Samples").first.wait_for()
+        wait_idle(page)
+        assert page.get_by_role("tab", name="Variants and attention").is_visible()
 
-    page.get_by_role("link", name="SQL").first.click()
-    page.get_by_role("heading", name="SQL").first.wait_for()
-    page.get_by_role("button", name="Run query").click()
-    wait_idle(page)
-    page.get_by_text("rows ·").first.wait_for()
-    shot(page, out / "sql.png")
-    body = page.inner_text("body")
-    assert "Traceback" not in body
+        page.get_by_role("link", name="Compare").first.click()
+        page.get_by_role("heading", name="Compare").first.wait_for()
+        page.get_by_text("Fronts over IP-Adapter scales").first.wait_for()
+        page.locator(".js-plotly-plot").nth(1).wait_for()
+        wait_idle(page)
+        charts_drawn(page, 2)
+        assert_layout_ok(page, "Compare")
+        shot(page, out / "compare.png")
+
+        page.get_by_role("link", name="SQL").first.click()
+        page.get_by_role("heading", name="SQL").first.wait_for()
+        page.get_by_role("button", name="Run query").click()
+        wait_idle(page)
+        page.get_by_text("rows ·").first.wait_for()
+        shot(page, out / "sql.png")
+        body = page.inner_text("body")
+        assert "Traceback" not in body
+    # the page icon ships with the app: nothing is fetched from outside (fonts, icons)
+    assert outside == []
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS, ids=[f"{w}x{h}" for w, h in VIEWPORTS])
+def test_defaults_and_labels(sweeps, page, tmp_path, width, height):
+    """A new user's first look at a store of two sweeps: the runs to compare are the newest
+    sweep with its baselines (the sidebar says so), Compare pairs every run with the baseline
+    at its scales and never a run with itself, and no chart clips or overlaps its labels."""
+    out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    newest, old = sweeps["newest"], sweeps["old"]
+    baselines = [r for r in newest if "-baseline-" in r]
+    page.set_viewport_size({"width": width, "height": height})
+    with outside_requests(page) as outside:
+        page.goto(sweeps["url"])
+        page.get_by_role("heading", name="Runs to compare").first.wait_for()
+        # (no wait_idle here: a run is in progress, so the Runs page re-reads itself every 5 s)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Runs chosen: 12, the newest sweep with 2 baseline runs").wait_for()
+        tags = page.locator('[data-testid="stMultiSelect"] [data-tag]')  # 'preset λ=0.5 (run id)'
+        pytest.importorskip("playwright.sync_api").expect(tags).to_have_count(len(newest))
+        chosen = [t.get_attribute("aria-label").split("(")[-1].rstrip(")") for t in tags.all()]
+        assert sorted(chosen) == sorted(newest) and chosen[:2] == baselines  # baselines included, first
+        assert not set(old) & set(chosen)
+        shot(page, out / f"sweeps-runs-{width}.png")
+
+        page.get_by_role("link", name="Compare").first.click()
+        page.get_by_role("heading", name="Compare").first.wait_for()
+        page.get_by_text("Fronts over IP-Adapter scales").first.wait_for()
+        wait_idle(page)
+        charts_drawn(page, 2)
+        assert page.get_by_role("combobox", name="Baseline").input_value() == \
+            "each run against the baseline-preset run at its checkpoint and scales"
+        forest = page.locator(".js-plotly-plot").first
+        compared = {t[t.find("hyper-"):] for t in tick_texts(forest)}  # 'dcg λ=0.5' over 'hyper-dcg-ip0.5'
+        assert compared == set(newest) - set(baselines)  # the baselines are not compared (with themselves)
+        assert_layout_ok(page, f"Compare at {width}x{height}")  # the x-axis title is not clipped
+        shot(page, out / f"sweeps-compare-{width}.png")
+
+        for name, tabs in (("Faces", ()), ("Samples", ("Variants and attention",)),
+                           ("Attention statistics", ("Face-region mass", "Entropy and peaks"))):
+            page.get_by_role("link", name=name).first.click()
+            page.get_by_role("heading", name=name).first.wait_for()
+            wait_idle(page)
+            charts_drawn(page)
+            assert_layout_ok(page, f"{name} at {width}x{height}")
+            for tab in tabs:
+                page.get_by_role("tab", name=tab).click()
+                wait_idle(page)
+                charts_drawn(page)
+                assert_layout_ok(page, f"{name} / {tab} at {width}x{height}")
+            shot(page, out / f"sweeps-{name.split()[0].lower()}-{width}.png")
+        assert "Traceback" not in page.inner_text("body")
+    assert outside == []
+
+
+def test_runs_page_refreshes_itself_while_a_run_is_in_progress(sweeps, page):
+    """A sweep writes a sample while the Runs page is open: the progress moves on with no click."""
+    from store.records import SampleRecord, sample_key
+    from store.writer import StoreWriter
+    from tests.app.fixture_store import UNITS, _png, base_image
+
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(sweeps["url"])
+    page.get_by_text("hyper-ff-am2-ip0.8 (ff-am2): 3 / 4 samples").first.wait_for()
+    page.get_by_text("Updates every 5 s while a run is in progress").first.wait_for()
+    identity, prompt, category, seed = UNITS[3]
+    with StoreWriter(sweeps["path"], worker_id="browser-test", durable=False) as w:
+        w.write_sample("hyper-ff-am2-ip0.8", SampleRecord(
+            sample_key=sample_key(identity, prompt, seed), identity=identity, prompt=prompt, category=category,
+            seed=seed, image_png=_png(base_image()), width=64, height=64))
+        w.set_status("hyper-ff-am2-ip0.8", "running", n_done=4, n_failed=0, n_total=4)
+    page.get_by_text("hyper-ff-am2-ip0.8 (ff-am2): 4 / 4 samples").first.wait_for(timeout=60_000)

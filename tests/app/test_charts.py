@@ -91,15 +91,22 @@ def test_face_charts():
                        "detected": [True, False, True, True], "area_ratio": [0.2, None, 0.3, 0.35],
                        "similarity": [0.5, None, 0.6, 0.7]})
     fig = charts.distribution(df, META, "similarity")
-    assert len(fig.data) == 2 and list(fig.data[0].y) == [0.5]
-    assert fig.layout.yaxis.title.text.startswith("ID similarity")
+    assert len(fig.data) == 2 and list(fig.data[0].x) == [0.5]  # runs are rows, values along x
+    assert fig.data[0].orientation == "h" and fig.layout.yaxis.autorange == "reversed"
+    assert fig.layout.xaxis.title.text.startswith("ID similarity")
+    assert fig.data[0].y[0] == "baseline λ=0.8<br>r1"  # two-line run label
+    assert fig.layout.height == style.HEIGHT  # two runs: the standard height
     sc = charts.similarity_vs_size(df, META)
     assert len(sc.data) == 2
     assert sc.data[1].customdata[0][0] == "r2" and sc.data[1].customdata[1][1] == "d"
     assert sc.data[1].marker.color == style.PRESET_COLORS["ff-am2"]
     counts = pd.DataFrame({"run_id": ["r1", "r2"], "ffc": [1, 0], "n_evaluated": [2, 2]})
     bars = charts.ffc_bars(counts, META)
-    assert [t.y[0] for t in bars.data] == [1, 0] and bars.data[0].text[0] == "1 / 2"
+    assert [t.x[0] for t in bars.data] == [1, 0] and bars.data[0].text[0] == "1 / 2"
+    assert bars.data[0].orientation == "h"
+    many = pd.DataFrame({"run_id": [f"r{i}" for i in range(20)], "ffc": [1] * 20, "n_evaluated": [2] * 20})
+    tall = charts.ffc_bars(many, META)
+    assert tall.layout.height == style.rows_height(20) >= 20 * style.ROW_HEIGHT  # a row per run
 
 
 def test_compare_charts():
@@ -108,6 +115,17 @@ def test_compare_charts():
     fig = charts.delta_forest(table, META, "m", baseline="r1")
     assert len(fig.data) == 1 and fig.data[0].x[0] == 0.1
     assert fig.data[0].error_x.array[0] == pytest.approx(0.1)
+    assert "r1" in fig.layout.title.subtitle.text
+    # each run against its own baseline (baseline_id): a row paired with itself is never drawn
+    own = table.assign(baseline_id=["r1", "r1"])
+    fig = charts.delta_forest(own, META, "m")
+    assert [t.name for t in fig.data] == ["ff-am2 λ=0.8 (r2)"]
+    assert "vs baseline λ=0.8 (r1)" in fig.data[0].hovertemplate
+    assert "at its checkpoint and scales" in fig.layout.title.subtitle.text
+    long_metric = "id_sim @ dlib/face_recognition_resnet_model_v1@87d583e6"
+    fig = charts.delta_forest(own.assign(name=long_metric), META, long_metric)
+    lines = fig.layout.xaxis.title.text.split("<br>")
+    assert len(lines) > 1 and all(len(x) <= 60 for x in lines)  # wrapped, not one clipped line
     per_run = pd.DataFrame({"run_id": ["a", "b", "c"], "preset": ["ff-am2", "ff-am2", "baseline"],
                             "ip_scale": [0.8, 0.6, 0.8], "clip_t": [0.2, 0.3, 0.25], "id_sim": [0.6, 0.5, 0.4]})
     fr = charts.fronts(per_run, "clip_t", "id_sim")
@@ -115,6 +133,25 @@ def test_compare_charts():
     ff = [t for t in fr.data if t.name == "ff-am2"][0]
     assert list(ff.text) == ["λ=0.6", "λ=0.8"] and list(ff.x) == [0.3, 0.2]
     assert fr.layout.xaxis.title.text == "clip_t"
+
+
+def test_style_wrap_ticks_and_heights():
+    assert style.wrap("short title") == "short title"
+    wrapped = style.wrap("Δ a_rather_long_metric_name, run − baseline (95% CI)", width=20)
+    assert all(len(x) <= 26 for x in wrapped.split("<br>")) and wrapped.replace("<br>", " ").startswith("Δ a_")
+    assert style.wrap("x" * 50, width=10) == "x" * 50  # a longer word keeps its line
+    assert style.run_tick("r9", "am1", 0.5) == "am1 λ=0.5<br>r9"
+    assert style.run_tick("r9") == f"{style.UNKNOWN_PRESET}<br>r9"
+    assert style.rows_height(1) == style.HEIGHT and style.rows_height(30) > 30 * style.ROW_HEIGHT
+
+
+def test_hist_log_axis_labels_decades_only_when_they_span_one():
+    from workbench.charts_attention import log_ticks
+
+    assert log_ticks([1e-3, 0.2, None, float("nan"), 0.0]) == {"dtick": 1}
+    assert log_ticks([0.02, 0.05]) == {"dtick": "D2"}
+    df = pd.DataFrame({"run_id": ["r1"] * 3, "stage": ["post"] * 3, "bin": [2, 3, 4], "count": [1000, 10, 1]})
+    assert charts.hist_overlay(df, META).layout.yaxis.dtick == 1
 
 
 def test_quick_chart_and_progress():

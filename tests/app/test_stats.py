@@ -60,3 +60,20 @@ def test_paired_deltas_pairs_on_identity_prompt_seed():
     assert t.loc["x", "n_pairs"] == 2
     assert t.loc["base", "delta"] == 0.0
     assert t.loc["x", "baseline_mean"] == pytest.approx(2.0)
+    assert set(t["baseline_id"]) == {"base"}
+
+
+def test_paired_deltas_with_a_baseline_per_run():
+    rows = []
+    for u in range(3):
+        rows += [("b5", "m", f"i{u}", "p", u, 1.0 + u), ("b8", "m", f"i{u}", "p", u, 2.0 + u),
+                 ("x5", "m", f"i{u}", "p", u, 1.25 + u), ("x8", "m", f"i{u}", "p", u, 1.5 + u),
+                 ("lone", "m", f"i{u}", "p", u, 9.0)]
+    df = pd.DataFrame(rows, columns=["run_id", "name", "identity", "prompt", "seed", "value"])
+    t = paired_deltas(df, {"x5": "b5", "x8": "b8", "lone": None}, n_boot=200).set_index("run_id")
+    assert sorted(t.index) == ["lone", "x5", "x8"]  # the baselines are not compared (with themselves)
+    assert t.loc["x5", "delta"] == pytest.approx(0.25) and t.loc["x5", "baseline_id"] == "b5"
+    assert t.loc["x8", "delta"] == pytest.approx(-0.5) and t.loc["x8", "n_pairs"] == 3
+    assert t.loc["x8", "baseline_mean"] == pytest.approx(3.0)
+    assert np.isnan(t.loc["lone", "delta"]) and t.loc["lone", "n_pairs"] == 0
+    assert pd.isna(t.loc["lone", "baseline_id"])

@@ -2,14 +2,20 @@
 same identity, prompt and seed), and fronts of ID similarity against CLIP / aesthetics / FFC
 over IP-Adapter scales."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
-from workbench import charts, data, figures, stats
+from workbench import charts, data, figures, selection, stats
 
 st.title("Compare")
 path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
-values = data.query("metric_values", run_ids=run_ids)
+# the baseline-preset runs at the chosen runs' scales, also where they are not chosen themselves
+matched = selection.compare_plan(run_ids, all_runs, selection.MATCHED)
+extra = sorted({b for b in matched.values() if b is not None} - set(run_ids))
+values_all = data.query("metric_values", run_ids=run_ids + extra)
+values = values_all[values_all["run_id"].isin(run_ids)]
 if values.empty:
     st.info("No metrics in the chosen runs yet: metrics (e.g. id_sim, clip_t) are written with the "
             "samples or added later by an evaluator; face similarity appears once faces are detected.")
@@ -17,33 +23,51 @@ if values.empty:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def deltas(values: pd.DataFrame, baseline: str, n_boot: int) -> pd.DataFrame:
-    return stats.paired_deltas(values, baseline, n_boot=n_boot, seed=0)
+def deltas(values: pd.DataFrame, plan_json: str, n_boot: int) -> pd.DataFrame:
+    return stats.paired_deltas(values, json.loads(plan_json), n_boot=n_boot, seed=0)
 
 
 present = [r for r in run_ids if r in set(values["run_id"])]
-default = next((r for r in present if meta[r]["preset"] == "baseline"), present[0])
-data.keep_valid("cmp_baseline", present)
+choices = [selection.MATCHED] + present
+data.keep_valid("cmp_baseline", choices)
+default = selection.default_baseline(present, all_runs)
 c1, c2 = st.columns([2, 1])
-baseline = c1.selectbox("Baseline run", present, index=present.index(default), key="cmp_baseline",
-                        format_func=lambda r: meta[r]["label"])
+baseline = c1.selectbox(
+    "Baseline", choices, index=choices.index(default), key="cmp_baseline",
+    format_func=lambda r: ("each run against the baseline-preset run at its checkpoint and scales"
+                           if r == selection.MATCHED else meta[r]["label"]),
+    help="A run is never compared with itself: the baseline run is left out of the compared runs.")
 n_boot = c2.select_slider("Bootstrap resamples", [500, 1000, 2000, 5000], value=2000, key="cmp_nboot")
-table = deltas(values, baseline, int(n_boot))
+plan = selection.compare_plan(present, all_runs, baseline)
+unmatched = [r for r, b in plan.items() if b is None]
+if not plan:
+    st.info("Nothing to compare: the chosen runs are all baseline runs. Pick other runs on the Runs page, "
+            "or one of them as the baseline here.")
+    st.stop()
+table = deltas(values_all, json.dumps(plan, sort_keys=True), int(n_boot))
 table.insert(1, "run", [meta[r]["label"] for r in table["run_id"]])
+table.insert(2, "baseline", [b if b in meta else "none at these scales" for b in table["baseline_id"]])
 st.subheader("Metrics per run")
-st.caption(f"Δ = run − baseline over the same (identity, prompt, seed); 95% paired bootstrap "
+st.caption(f"Δ = run − its baseline over the same (identity, prompt, seed); 95% paired bootstrap "
            f"interval with {n_boot} resamples.")
-st.dataframe(table.drop(columns=["run_id"]), hide_index=True, width="stretch", key="cmp_table",
-             column_config={c: st.column_config.NumberColumn(format="%.4f")
-                            for c in ("mean", "baseline_mean", "delta", "lo", "hi")})
+if unmatched:
+    st.caption("No baseline-preset run at the same checkpoint and scales in the store for: "
+               + ", ".join(meta[r]["label"] for r in unmatched) + " (their Δ is empty).")
+st.dataframe(table.drop(columns=["run_id", "baseline_id"]), hide_index=True, width="stretch", key="cmp_table",
+             column_config={"run": st.column_config.TextColumn("run", pinned=True),
+                            "baseline": st.column_config.TextColumn("baseline run", help="run id"),
+                            "name": st.column_config.TextColumn("metric", pinned=True)}
+             | {c: st.column_config.NumberColumn(format="%.4f", width=80)
+                for c in ("mean", "baseline_mean", "delta", "lo", "hi")})
 
 metrics = sorted(values["name"].unique())
 data.keep_valid("cmp_metric", metrics)
 metric = st.selectbox("Metric", metrics, key="cmp_metric",
                       index=metrics.index("face_similarity") if "face_similarity" in metrics else 0)
-params = dict(run_ids=run_ids)
-figures.show(charts.delta_forest(table, meta, metric, baseline), key="cmp_forest", page="Compare",
-             provenance=data.provenance("metric_values", **params) | {"baseline": baseline, "n_boot": int(n_boot)},
+params = dict(run_ids=run_ids + extra)
+single = None if baseline == selection.MATCHED else baseline
+figures.show(charts.delta_forest(table, meta, metric, single), key="cmp_forest", page="Compare",
+             provenance=data.provenance("metric_values", **params) | {"baseline": plan, "n_boot": int(n_boot)},
              theme=None)
 
 st.subheader("Fronts over IP-Adapter scales")
@@ -73,7 +97,9 @@ x_candidates = [m for m in per_run.columns
                 if m not in ("preset", "ip_scale", "run_id") and is_front_axis(m) and per_run[m].notna().any()]
 if not sim_candidates or not x_candidates:
     st.info("Fronts need an ID similarity (face_similarity or id_sim) and at least one of CLIP, "
-            "aesthetics (AE) or FFC per run; evaluate the runs first.")
+            "aesthetics (AE) or FFC per run: evaluate the runs first with `fastface evaluate --store "
+            f"{path}` (add `--tiny` for a tiny-world store such as the demo's; see "
+            "fastface/evaluation/README.md).")
 else:
     c1, c2 = st.columns(2)
     data.keep_valid("cmp_front_y", sim_candidates)

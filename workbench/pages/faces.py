@@ -52,19 +52,17 @@ with c2:
     figures.show(charts.distribution(faces, meta, "similarity"), key="faces_sim", page="Faces",
                  provenance=prov, theme=None)
 
-c3, c4 = st.columns([3, 2])
-with c3:
-    event = figures.show(charts.similarity_vs_size(faces, meta), key="faces_scatter", page="Faces",
-                         provenance=prov, theme=None, on_select="rerun", selection_mode="points")
-    points = (event.get("selection", {}) or {}).get("points", []) if event else []
-    if points:
-        cd = points[0].get("customdata")
-        if cd:
-            open_sample(str(cd[0]), str(cd[1]))
-    st.caption("Click a point to open that sample on the Samples page.")
-with c4:
-    figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
-                 provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
+# full width: the legend names every run, and one row per run in the bars
+event = figures.show(charts.similarity_vs_size(faces, meta), key="faces_scatter", page="Faces",
+                     provenance=prov, theme=None, on_select="rerun", selection_mode="points")
+points = (event.get("selection", {}) or {}).get("points", []) if event else []
+if points:
+    cd = points[0].get("customdata")
+    if cd:
+        open_sample(str(cd[0]), str(cd[1]))
+st.caption("Click a point to open that sample on the Samples page.")
+figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
+             provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
 
 with st.expander("Open a sample by name"):
     options = [(r.run_id, r.sample_key) for r in faces.itertuples(index=False)]
