@@ -140,6 +140,7 @@ def add_demo(sub) -> None:
     p.add_argument("--world", choices=["face", "random"], default="face",
                    help="face: the trained face world, 8 identities x 2 prompts (default); "
                         "random: the tiny random-weight world (noise images, every code path, faster)")
+    p.add_argument("--limit", type=int, help="only the first N (identity, prompt) pairs per run (a quicker demo)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -150,14 +151,27 @@ def cmd_demo(args) -> int:
     dataset = write_demo_dataset(Path(args.store).parent / f"demo-dataset-{world}", world=world)
     ns = argparse.Namespace(
         presets=("baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2"), checkpoints=("hyper",),
-        ip_scales=(0.5, 0.8), lora_scales=(1.0,), capture="head_mean", limit=None, seed=50, worker="0/1",
+        ip_scales=(0.5, 0.8), lora_scales=(1.0,), capture="head_mean", limit=getattr(args, "limit", None), seed=50,
+        worker="0/1",
         tiny=True, face_world=world == "face", steps=None, device="cpu", weights_root=None, cache_dir=None,
         face_backend="dlib", store=args.store,
     )
     _sweep(ns, dataset)
+    _demo_evaluation(args.store)
     if args.no_open:
         return 0
     return _launch(args.store, args.port)
+
+
+def _demo_evaluation(store: str) -> None:
+    """The offline evaluation of the demo: dlib ID similarity, FFC and face size of every sample
+    (``fastface evaluate --metrics id,ffc,face-size --face-backend dlib``), so that ``fastface
+    report`` and the Compare page have the metrics of a protocol."""
+    from fastface.evaluation.evaluate import EvalConfig, parse_metrics
+    from fastface.evaluation.runner import evaluate_store
+
+    cfg = EvalConfig(metrics=parse_metrics("id,ffc,face-size"), face_backend="dlib", device="cpu")
+    print("\n".join(evaluate_store(store, cfg).lines()))
 
 
 def _launch(store: str, port: int, host: str = "127.0.0.1") -> int:

@@ -160,7 +160,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
     time_ids = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
     rng = np.random.default_rng(s.seed + 3)
     gen = torch.Generator().manual_seed(s.seed + 4)
-    start = 0
+    start, prior_minutes = 0, 0.0
     ckpt = workdir / "unet.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
@@ -171,9 +171,10 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
         rng.bit_generator.state = state["rng"]
         gen.set_state(state["gen"])
         start = state["step"]
+        prior_minutes = state.get("minutes", _logged_minutes(workdir))
     bar = _progress(s.unet_steps, "unet + adapter", initial=start)
     losses: list[float] = []
-    step = start
+    done = start
     for step in range(start, s.unet_steps):
         x, specs = scenes.batch(rng, s.batch)
         n = len(specs)
@@ -218,15 +219,22 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
         if done % s.checkpoint_every == 0 or done == s.unet_steps or out_of_time:
             torch.save({"modules": [m.state_dict() for m in modules], "ema": [e.state_dict() for e in ema],
                         "opt": opt.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
-                        "step": done}, ckpt)
+                        "step": done, "minutes": prior_minutes + (time.time() - started) / 60}, ckpt)
             with open(workdir / "loss.log", "a") as f:
                 f.write(json.dumps({"step": done, "loss": float(np.mean(losses[-s.checkpoint_every:])),
-                                    "minutes": (time.time() - started) / 60}) + "\n")
+                                    "minutes": prior_minutes + (time.time() - started) / 60}) + "\n")
         if out_of_time:
             break
     bar.close()
     proj.clip_embeds = None
-    return ema, step + 1
+    return ema, done, prior_minutes + (time.time() - started) / 60
+
+
+def _logged_minutes(workdir: Path) -> float:
+    """Minutes of training so far, from the loss log (checkpoints of older runs lack them)."""
+    log = workdir / "loss.log"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return float(json.loads(lines[-1])["minutes"]) if lines else 0.0
 
 
 # --- 4. export --------------------------------------------------------------------------------
@@ -259,8 +267,8 @@ def train(out_dir: Path | None = None, *, workdir: Path, settings: TrainSettings
     started = time.time()
     vae, scaling = train_autoencoder(settings, workdir)
     fp, key_map = training_pipeline(settings, vae.state_dict(), scaling, workdir)
-    ema, steps_done = train_unet(settings, fp, workdir, started)
-    result = export(fp, ema, key_map, vae, scaling, settings, steps_done, (time.time() - started) / 60)
+    ema, steps_done, minutes = train_unet(settings, fp, workdir, started)
+    result = export(fp, ema, key_map, vae, scaling, settings, steps_done, minutes)
     out_dir = Path(out_dir) if out_dir is not None else fw.WEIGHTS_DIR
     path = out_dir / fw.WEIGHTS_FILE.name
     fw.save_weights(result["weights"], result["meta"], path, out_dir / fw.META_FILE.name)
