@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+#: ms a page may take to show something: generous, as a 2-core machine shared with other work
+#: renders these pages in tens of seconds
+TIMEOUT = 90_000
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -87,7 +90,7 @@ def page(tmp_path_factory):
             str(profile), executable_path=CHROMIUM, args=ARGS, headless=True,
             viewport={"width": 1400, "height": 1000})
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
-        pg.set_default_timeout(30_000)
+        pg.set_default_timeout(TIMEOUT)
         yield pg
         ctx.close()
 
@@ -105,7 +108,7 @@ def wait_idle(page):
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_timeout(400)  # a rerun shows the status widget after a short delay
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT)
 
 
 VIEWPORTS = [(1400, 1000), (1920, 1080)]
@@ -140,7 +143,7 @@ LAYOUT_PROBLEMS = """() => {
 def charts_drawn(page, n: int = 1):
     """Wait until n plotly charts have drawn (and re-laid out for their automargins)."""
     page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
-                           timeout=60_000)
+                           timeout=TIMEOUT)
     page.wait_for_timeout(1000)
 
 
@@ -319,4 +322,4 @@ def test_runs_page_refreshes_itself_while_a_run_is_in_progress(sweeps, page):
             sample_key=sample_key(identity, prompt, seed), identity=identity, prompt=prompt, category=category,
             seed=seed, image_png=_png(base_image()), width=64, height=64))
         w.set_status("hyper-ff-am2-ip0.8", "running", n_done=4, n_failed=0, n_total=4)
-    page.get_by_text("hyper-ff-am2-ip0.8 (ff-am2): 4 / 4 samples").first.wait_for(timeout=60_000)
+    page.get_by_text("hyper-ff-am2-ip0.8 (ff-am2): 4 / 4 samples").first.wait_for(timeout=TIMEOUT)

@@ -47,8 +47,6 @@ def capture_summary(spec_json) -> str:
     return "; ".join(bits) or "default"
 
 
-
-
 @st.fragment(run_every=REFRESH_S if auto and running_now else None)
 def overview():
     df = data.runs()
