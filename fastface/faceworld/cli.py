@@ -16,7 +16,7 @@ def add_face_world(sub) -> None:
                                  "(default: the package's fastface/faceworld/weights/)")
     p.add_argument("--workdir", default="runs/face-world-train",
                    help="with --train: checkpoints, loss log; an interrupted run resumes from here")
-    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 3200)")
+    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 2600, as shipped)")
     p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
     p.add_argument("--seed", type=int, default=0, help="with --train: the training seed")
     p.add_argument("--threads", type=int, default=2, help="with --train: torch CPU threads")

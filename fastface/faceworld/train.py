@@ -36,7 +36,7 @@ from fastface.faceworld import world as fw
 class TrainSettings:
     seed: int = 0
     ae_steps: int = 700
-    unet_steps: int = 3200
+    unet_steps: int = 2600
     batch: int = 16
     lr: float = 4e-4
     ae_lr: float = 1e-3

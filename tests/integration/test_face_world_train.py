@@ -1,0 +1,27 @@
+"""`fastface face-world --train` end to end on a few steps: train, export, reload, resume."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+
+def test_train_exports_a_world_that_reloads_and_resumes(tmp_path):
+    from fastface.cli import main
+    from fastface.faceworld import world as fw
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["face-world", "--train", "--workdir", str(work), "--out", str(out), "--ae-steps", "2", "--threads", "1"]
+    assert main(args + ["--unet-steps", "2"]) == 0
+    meta = json.loads((out / "face_world.json").read_text())
+    assert meta["training"]["unet_steps_done"] == 2 and meta["prediction_type"] == "v_prediction"
+    weights = fw.load_weights(out / "face_world.safetensors")
+    assert set(weights) == set(fw.PARTS) | {"faceid"} and weights["faceid"]["ip_adapter"]
+    first = weights["unet"]["conv_in.weight"].clone()
+    # resume: two more steps continue from the checkpoint (the autoencoder is not retrained)
+    assert main(args + ["--unet-steps", "4"]) == 0
+    meta = json.loads((out / "face_world.json").read_text())
+    assert meta["training"]["unet_steps_done"] == 4
+    assert not torch.equal(fw.load_weights(out / "face_world.safetensors")["unet"]["conv_in.weight"], first)
+    steps = [json.loads(line)["step"] for line in (work / "loss.log").read_text().splitlines()]
+    assert steps == [2, 4]
