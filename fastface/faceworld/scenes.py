@@ -40,6 +40,7 @@ class FaceCrop:
     name: str
     crop: np.ndarray  # [CROP, CROP, 3] uint8, the face centred, box side = CROP / CROP_PER_BOX
     photo: np.ndarray  # the reference photo (what an ID photo of this person is)
+    face: object  # fastface.faces.Face: dlib's detection of ``photo`` (box, keypoints, embedding)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _identities() -> tuple[FaceCrop, ...]:
         faces = analyzer.detect(photo)
         if len(faces) != 1:
             raise RuntimeError(f"face world: expected one dlib face in the shipped photo {name!r}, found {len(faces)}")
-        out.append(FaceCrop(name, _square_crop(photo, faces[0], CROP), photo))
+        out.append(FaceCrop(name, _square_crop(photo, faces[0], CROP), photo, faces[0]))
     return tuple(out)
 
 

@@ -125,7 +125,7 @@ def identity_conditions(fp):
     embeds, clips = [], []
     negative = None
     for face in scenes.identities():
-        found = analyzer.detect(face.photo)[0]
+        found = face.face
         mirror = analyzer.detect(np.ascontiguousarray(face.photo[:, ::-1]))[0]
         ident = fp.identity_from_arrays(found.embedding, align_face(face.photo, found.kps, image_size=224))
         embeds.append(torch.stack([torch.as_tensor(found.embedding), torch.as_tensor(mirror.embedding)]))
@@ -293,9 +293,7 @@ def verify_export(fp, ema_modules, path: Path, workdir: Path, tolerance: float =
                                                                                    force=True),
                              face_backend="none", device="cpu")
     face = scenes.identities()[0]
-    from fastface.faces import DlibAnalyzer
-
-    found = DlibAnalyzer().detect(face.photo)[0]
+    found = face.face
     crop = align_face(face.photo, found.kps, image_size=224)
     images = []
     for pipe in (fp, reloaded):
