@@ -1,7 +1,7 @@
 """``fastface face-world``: write the trained face world, or rebuild its weights from scratch.
 
     fastface face-world                      # write the shipped world in the Hub layouts; print its folder
-    fastface face-world --train              # retrain from scratch (about 1.5-2 h on 2 CPU cores)
+    fastface face-world --train              # retrain from scratch (under 3 h on 2 CPU cores)
     fastface face-world --train --out DIR    # ... into DIR instead of the package's weights/ folder
 """
 from __future__ import annotations
@@ -16,7 +16,9 @@ def add_face_world(sub) -> None:
                                  "(default: the package's fastface/faceworld/weights/)")
     p.add_argument("--workdir", default="runs/face-world-train",
                    help="with --train: checkpoints, loss log; an interrupted run resumes from here")
-    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 2600, as shipped)")
+    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 4200, as shipped)")
+    p.add_argument("--refine-from", type=int,
+                   help="with --train: the step where the refinement phase starts (default 3000)")
     p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
     p.add_argument("--seed", type=int, default=0, help="with --train: the training seed")
     p.add_argument("--threads", type=int, default=2, help="with --train: torch CPU threads")
@@ -39,6 +41,8 @@ def cmd_face_world(args) -> int:
     settings = TrainSettings(seed=args.seed, threads=args.threads, max_minutes=args.max_minutes)
     if args.unet_steps is not None:
         settings = replace(settings, unet_steps=args.unet_steps)
+    if args.refine_from is not None:
+        settings = replace(settings, refine_from=args.refine_from)
     if args.ae_steps is not None:
         settings = replace(settings, ae_steps=args.ae_steps)
     path = train(Path(args.out) if args.out else None, workdir=Path(args.workdir), settings=settings)

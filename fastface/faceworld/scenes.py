@@ -176,6 +176,13 @@ def random_spec(rng: np.random.Generator, n_identities: int) -> SceneSpec:
 
 def batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[SceneSpec]]:
     """``n`` random scenes as float32 [n, 3, 64, 64] in [-1, 1] and their specs."""
+    imgs, specs, _ = batch_with_boxes(rng, n)
+    return imgs, specs
+
+
+def batch_with_boxes(rng: np.random.Generator, n: int):
+    """As :func:`batch` (the same draws from ``rng``), plus each scene's face box in pixels."""
     specs = [random_spec(rng, len(identities())) for _ in range(n)]
-    imgs = np.stack([compose(s, rng)[0] for s in specs]).astype(np.float32) / 127.5 - 1.0
-    return imgs.transpose(0, 3, 1, 2), specs
+    composed = [compose(s, rng) for s in specs]
+    imgs = np.stack([c[0] for c in composed]).astype(np.float32) / 127.5 - 1.0
+    return imgs.transpose(0, 3, 1, 2), specs, [c[1] for c in composed]

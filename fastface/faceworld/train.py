@@ -13,11 +13,16 @@
 4. The export writes the base UNet, the adapter in the real file's keys, the text encoders, the
    (frozen, random) CLIP vision tower and the autoencoder as one float16 file.
 
+From step ``refine_from`` on, training refines (:mod:`fastface.faceworld.refine`): timesteps
+near the 4-step samplers', a face-weighted loss, an attention-localisation loss on the ID
+tokens and a cosine learning-rate decay.
+
 Everything is seeded; on the same machine and thread count two runs give the same weights.
 Checkpoints in ``workdir`` let an interrupted run resume.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -28,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastface.faceworld import scenes
+from fastface.faceworld import refine, scenes
 from fastface.faceworld import world as fw
 
 
@@ -36,7 +41,7 @@ from fastface.faceworld import world as fw
 class TrainSettings:
     seed: int = 0
     ae_steps: int = 700
-    unet_steps: int = 2600
+    unet_steps: int = 4200
     batch: int = 16
     lr: float = 4e-4
     ae_lr: float = 1e-3
@@ -48,6 +53,12 @@ class TrainSettings:
     threads: int = 2
     checkpoint_every: int = 250
     max_minutes: float = 0.0  # 0: no limit; else stop (and export) after this long
+    # refinement phase (steps >= refine_from): see fastface.faceworld.refine
+    refine_from: int = 3000
+    refine_lr_floor: float = 0.1
+    face_weight: float = 2.0
+    loc_weight: float = 0.05
+    sampler_t_share: float = 0.5
 
     def __post_init__(self):
         for name in ("ae_steps", "unet_steps", "batch", "threads", "checkpoint_every"):
@@ -55,6 +66,9 @@ class TrainSettings:
                 raise ValueError(f"TrainSettings.{name} must be >= 1")
         if not 0 <= self.drop_text < 1 or not 0 <= self.drop_id < 1:
             raise ValueError("TrainSettings.drop_text/drop_id must be in [0, 1)")
+        if self.refine_from < 0 or not 0 <= self.sampler_t_share <= 1 or self.face_weight < 0 or self.loc_weight < 0:
+            raise ValueError("TrainSettings: refine_from, face_weight, loc_weight must be >= 0 and "
+                             "sampler_t_share in [0, 1]")
 
 
 def _progress(total: int, desc: str, initial: int = 0):
@@ -174,60 +188,100 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
         prior_minutes = state.get("minutes", _logged_minutes(workdir))
     bar = _progress(s.unet_steps, "unet + adapter", initial=start)
     losses: list[float] = []
+    locs: list[float] = []
     done = start
-    for step in range(start, s.unet_steps):
-        x, specs = scenes.batch(rng, s.batch)
-        n = len(specs)
-        keep_text = rng.random(n) >= s.drop_text
-        keep_id = rng.random(n) >= s.drop_id
-        mirror = rng.integers(0, 2, size=n)
-        ip_scale = float(rng.uniform(s.ip_scale_min, 1.0))
-        with torch.no_grad():
-            latents = pipe.vae.encode(torch.from_numpy(x)).latent_dist.sample(gen) * pipe.vae.config.scaling_factor
-        noise = torch.randn(latents.shape, generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (n,), generator=gen)
-        noisy = sched.add_noise(latents, noise, t)
-        target = sched.get_velocity(latents, noise, t)
-        prompts = [sp.prompt if k else "" for sp, k in zip(specs, keep_text)]
-        pe, _, ppe, _ = pipe.encode_prompt(prompt=prompts, device="cpu", num_images_per_prompt=1,
-                                           do_classifier_free_guidance=False)
-        ids = torch.tensor([sp.identity for sp in specs])
-        kid = torch.from_numpy(keep_id.astype(np.float32))
-        id_embed = embeds[ids, torch.from_numpy(mirror)] * kid[:, None]
-        proj.clip_embeds = torch.where(torch.from_numpy(keep_id)[:, None, None, None], clips[ids], clip_neg)
-        pipe.set_ip_adapter_scale(ip_scale)
-        pred = pipe.unet(noisy, t, encoder_hidden_states=pe,
-                         added_cond_kwargs={"text_embeds": ppe, "time_ids": time_ids.repeat(n, 1),
-                                            "image_embeds": [id_embed.unsqueeze(1)]}, return_dict=False)[0]
-        loss = F.mse_loss(pred, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        for g in opt.param_groups:
-            g["lr"] = s.lr * min(1.0, (step + 1) / s.warmup)
-        opt.step()
-        decay = min(s.ema, (step + 1) / (step + 10))
-        with torch.no_grad():
-            for m, e in zip(modules, ema):
-                for pe_, pm in zip(e.parameters(), m.parameters()):
-                    pe_.lerp_(pm, 1 - decay)
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        done = step + 1
-        out_of_time = s.max_minutes > 0 and (time.time() - started) / 60 > s.max_minutes
-        if done % s.checkpoint_every == 0 or done == s.unet_steps or out_of_time:
-            torch.save({"modules": [m.state_dict() for m in modules], "ema": [e.state_dict() for e in ema],
-                        "opt": opt.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
-                        "step": done, "minutes": prior_minutes + (time.time() - started) / 60}, ckpt)
-            with open(workdir / "loss.log", "a") as f:
-                f.write(json.dumps({"step": done, "loss": float(np.mean(losses[-s.checkpoint_every:])),
-                                    "minutes": prior_minutes + (time.time() - started) / 60}) + "\n")
-        if out_of_time:
-            break
+    phases = contextlib.ExitStack()
+    collector = context = None
+    try:
+        for step in range(start, s.unet_steps):
+            refining = step >= s.refine_from
+            if refining and collector is None:
+                collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (32, 32)))
+                _check_ema_order(modules, ema)
+            loss, loc = _train_step(s, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
+                                    collector if refining else None, context)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            for g in opt.param_groups:
+                g["lr"] = (refine.cosine_lr(s.lr, s.refine_lr_floor, step, s.refine_from, s.unet_steps) if refining
+                           else s.lr * min(1.0, (step + 1) / s.warmup))
+            opt.step()
+            decay = min(s.ema, (step + 1) / (step + 10))
+            with torch.no_grad():
+                for m, e in zip(modules, ema):
+                    for pe_, pm in zip(e.parameters(), m.parameters()):
+                        pe_.lerp_(pm, 1 - decay)
+            losses.append(loss.item() - s.loc_weight * loc)
+            if refining:
+                locs.append(loc)
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", **({"loc": f"{np.mean(locs[-50:]):.3f}"} if locs else {}))
+            done = step + 1
+            out_of_time = s.max_minutes > 0 and (time.time() - started) / 60 > s.max_minutes
+            if done % s.checkpoint_every == 0 or done == s.unet_steps or out_of_time:
+                torch.save({"modules": [m.state_dict() for m in modules], "ema": [e.state_dict() for e in ema],
+                            "opt": opt.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
+                            "step": done, "minutes": prior_minutes + (time.time() - started) / 60}, ckpt)
+                record = {"step": done, "loss": float(np.mean(losses[-s.checkpoint_every:])),
+                          "minutes": prior_minutes + (time.time() - started) / 60}
+                if locs:
+                    record["loc"] = float(np.mean(locs[-s.checkpoint_every:]))
+                with open(workdir / "loss.log", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if out_of_time:
+                break
+    finally:
+        phases.close()
     bar.close()
     proj.clip_embeds = None
     return ema, done, prior_minutes + (time.time() - started) / 60
+
+
+def _check_ema_order(modules, ema) -> None:
+    """The EMA update pairs parameters by position: installing processors must not reorder them."""
+    for m, e in zip(modules, ema):
+        if [n for n, _ in m.named_parameters()] != [n for n, _ in e.named_parameters()]:
+            raise RuntimeError("face world training: the model's parameters no longer match its EMA copy")
+
+
+def _train_step(s: TrainSettings, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
+                collector, context):
+    """One batch: the loss (with its graph) and the localisation term's value (0 before refining)."""
+    if collector is not None:
+        x, specs, boxes = scenes.batch_with_boxes(rng, s.batch)
+    else:
+        x, specs = scenes.batch(rng, s.batch)
+    n = len(specs)
+    keep_text = rng.random(n) >= s.drop_text
+    keep_id = rng.random(n) >= s.drop_id
+    mirror = rng.integers(0, 2, size=n)
+    ip_scale = float(rng.uniform(s.ip_scale_min, 1.0))
+    with torch.no_grad():
+        latents = pipe.vae.encode(torch.from_numpy(x)).latent_dist.sample(gen) * pipe.vae.config.scaling_factor
+    noise = torch.randn(latents.shape, generator=gen)
+    if collector is not None:
+        t = refine.sample_timesteps(n, sched.config.num_train_timesteps, s.sampler_t_share, gen)
+    else:
+        t = torch.randint(0, sched.config.num_train_timesteps, (n,), generator=gen)
+    noisy = sched.add_noise(latents, noise, t)
+    target = sched.get_velocity(latents, noise, t)
+    prompts = [sp.prompt if k else "" for sp, k in zip(specs, keep_text)]
+    pe, _, ppe, _ = pipe.encode_prompt(prompt=prompts, device="cpu", num_images_per_prompt=1,
+                                       do_classifier_free_guidance=False)
+    ids = torch.tensor([sp.identity for sp in specs])
+    kid = torch.from_numpy(keep_id.astype(np.float32))
+    id_embed = embeds[ids, torch.from_numpy(mirror)] * kid[:, None]
+    proj.clip_embeds = torch.where(torch.from_numpy(keep_id)[:, None, None, None], clips[ids], clip_neg)
+    pipe.set_ip_adapter_scale(ip_scale)
+    pred = pipe.unet(noisy, t, encoder_hidden_states=pe,
+                     added_cond_kwargs={"text_embeds": ppe, "time_ids": time_ids.repeat(n, 1),
+                                        "image_embeds": [id_embed.unsqueeze(1)]}, return_dict=False)[0]
+    if collector is None:
+        return F.mse_loss(pred, target), 0.0
+    mask = refine.box_mask(boxes, latents.shape[-1], scenes.SIZE)
+    loc = refine.localisation_loss(collector.take(), boxes, torch.from_numpy(keep_id), context.grid, scenes.SIZE)
+    return refine.face_weighted_mse(pred, target, mask, s.face_weight) + s.loc_weight * loc, float(loc)
 
 
 def _logged_minutes(workdir: Path) -> float:

@@ -1,4 +1,5 @@
-"""`fastface face-world --train` end to end on a few steps: train, export, reload, resume."""
+"""`fastface face-world --train` end to end on a few steps: train, export, reload, resume, and
+the refinement phase (localisation loss through the pipeline's processors, always restored)."""
 from __future__ import annotations
 
 import json
@@ -18,10 +19,13 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path):
     weights = fw.load_weights(out / "face_world.safetensors")
     assert set(weights) == set(fw.PARTS) | {"faceid"} and weights["faceid"]["ip_adapter"]
     first = weights["unet"]["conv_in.weight"].clone()
-    # resume: two more steps continue from the checkpoint (the autoencoder is not retrained)
-    assert main(args + ["--unet-steps", "4"]) == 0
+    # resume: two more steps continue from the checkpoint (the autoencoder is not retrained),
+    # in the refinement phase from step 3 on
+    assert main(args + ["--unet-steps", "4", "--refine-from", "3"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
     assert meta["training"]["unet_steps_done"] == 4
     assert not torch.equal(fw.load_weights(out / "face_world.safetensors")["unet"]["conv_in.weight"], first)
-    steps = [json.loads(line)["step"] for line in (work / "loss.log").read_text().splitlines()]
-    assert steps == [2, 4]
+    records = [json.loads(line) for line in (work / "loss.log").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    # the refinement phase logs its localisation term (a gap of mean attention probabilities)
+    assert "loc" not in records[0] and -1.0 <= records[1]["loc"] <= 1.0 and records[1]["loc"] != 0.0

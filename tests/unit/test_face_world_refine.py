@@ -1,0 +1,100 @@
+"""The face world's refinement terms (fastface.faceworld.refine): pure tensor functions."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fastface.faceworld import refine
+
+
+def test_box_mask_is_the_covered_share_of_each_cell():
+    m = refine.box_mask([(16.0, 16.0, 48.0, 48.0), (0.0, 0.0, 6.0, 4.0)], grid=4, size=64).view(2, 4, 4)
+    expected = torch.zeros(4, 4)
+    expected[1:3, 1:3] = 1.0
+    assert torch.equal(m[0], expected)
+    # 6 x 4 px in the first 16 x 16 cell: 24 / 256 of it
+    assert m[1, 0, 0].item() == pytest.approx(24 / 256, abs=1e-6)
+    assert m[1].sum().item() == pytest.approx(24 / 256, abs=1e-6)
+    # a box reaching outside the image is clipped
+    assert refine.box_mask([(-10.0, -10.0, 80.0, 80.0)], 8, 64).min().item() == 1.0
+
+
+def test_sampler_timesteps_are_near_the_samplers_or_uniform():
+    gen = torch.Generator().manual_seed(0)
+    t = refine.sample_timesteps(4000, 1000, 1.0, gen)
+    dist = torch.stack([(t - s).abs() for s in refine.SAMPLER_TIMESTEPS]).min(0).values
+    assert int(dist.max()) <= refine.JITTER and int(t.max()) <= 999
+    u = refine.sample_timesteps(4000, 1000, 0.0, torch.Generator().manual_seed(0))
+    far = torch.stack([(u - s).abs() for s in refine.SAMPLER_TIMESTEPS]).min(0).values > refine.JITTER
+    assert far.float().mean().item() > 0.8  # uniform: most draws are far from the 4 timesteps
+    again = refine.sample_timesteps(4000, 1000, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(t, again)
+
+
+def test_face_weighted_mse_weights_the_face_cells():
+    pred, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    assert refine.face_weighted_mse(pred, target, mask, 0.0).item() == pytest.approx(0.25)
+    # weights 3,1,1,1: (3 * 1) / 4 / mean weight (6 / 4) = 0.5
+    assert refine.face_weighted_mse(pred, target, mask, 2.0).item() == pytest.approx(0.5)
+    # error outside the face counts less than inside
+    assert refine.face_weighted_mse(pred, target.flip(-1), mask, 2.0).item() == pytest.approx(1 / 6)
+
+
+def _maps(face_token_prob: float, grid: int = 4):
+    """[1, 1, grid*grid, 4] maps: inside the box tokens 1-3 share ``face_token_prob``."""
+    m = refine.box_mask([(0.0, 0.0, 32.0, 32.0)], grid, 64)[0]
+    a = torch.full((grid * grid, 4), 0.25)
+    inside = m > 0.5
+    a[inside] = torch.tensor([1 - face_token_prob, face_token_prob / 3, face_token_prob / 3, face_token_prob / 3])
+    return a[None, None], [(0.0, 0.0, 32.0, 32.0)]
+
+
+def test_localisation_loss_rewards_tokens_1_3_on_the_face_and_token_0_off_it():
+    grid_of = lambda q: (math.isqrt(q), math.isqrt(q))  # noqa: E731
+    keep = torch.tensor([True])
+    uniform, boxes = _maps(0.75)  # 0.25 each everywhere: no gap
+    assert refine.localisation_loss({"s": uniform}, boxes, keep, grid_of, 64).item() == pytest.approx(0.0, abs=1e-6)
+    good, _ = _maps(0.99)
+    bad, _ = _maps(0.3)
+    l_good = refine.localisation_loss({"s": good}, boxes, keep, grid_of, 64).item()
+    l_bad = refine.localisation_loss({"s": bad}, boxes, keep, grid_of, 64).item()
+    assert l_good < 0 < l_bad
+    # tokens 1-3 gain 0.33-0.25 each on the face, token 0 loses 0.25-0.01: mean gap over 4 tokens
+    assert l_good == pytest.approx(-((0.99 / 3 - 0.25) * 3 + (0.25 - 0.01)) / 4, abs=1e-5)
+    # samples whose ID was dropped do not count
+    assert refine.localisation_loss({"s": good}, boxes, torch.tensor([False]), grid_of, 64).item() == 0.0
+
+
+def test_localisation_loss_has_gradients_through_the_maps():
+    logits = torch.zeros(1, 1, 16, 4, requires_grad=True)
+    _, boxes = _maps(0.75)
+    loss = refine.localisation_loss({"s": logits.softmax(-1)}, boxes, torch.tensor([True]),
+                                    lambda q: (4, 4), 64)
+    loss.backward()
+    assert logits.grad is not None and logits.grad.abs().sum().item() > 0
+
+
+def test_cosine_lr_decays_from_base_to_floor():
+    assert refine.cosine_lr(1.0, 0.1, 100, 100, 200) == pytest.approx(1.0)
+    assert refine.cosine_lr(1.0, 0.1, 150, 100, 200) == pytest.approx(0.55)
+    assert refine.cosine_lr(1.0, 0.1, 200, 100, 200) == pytest.approx(0.1)
+    assert refine.cosine_lr(1.0, 0.1, 500, 100, 200) == pytest.approx(0.1)
+
+
+def test_collecting_maps_restores_the_processors_even_on_error(tiny_pipes):
+    from fastface.processor import FastFaceAttnProcessor
+
+    unet = tiny_pipes("hyper").pipe.unet
+    before = dict(unet.attn_processors)
+    with pytest.raises(RuntimeError, match="boom"):
+        with refine.collecting_maps(unet, (8, 8)) as (collector, context):
+            installed = unet.attn_processors
+            assert any(isinstance(p, FastFaceAttnProcessor) for p in installed.values())
+            assert collector in context.observers
+            raise RuntimeError("boom")
+    after = unet.attn_processors
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
