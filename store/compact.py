@@ -3,10 +3,15 @@ run into segment directories, so readers open few files instead of thousands.
 
 Steps (each one atomic or idempotent):
   1. _plan            list the committed directories that no segment merged yet;
-  2. _build_segment   read them into the typed in-memory tables (keys re-checked), COPY the
-                      tables to STORE/tmp/..., then manifest.parquet (the merged directory
-                      names, compacted_at = now + ACTIVATION_DELAY_S);
-  3. _publish_segment rename tmp -> data/run=<id>/segment=<uuid>/.
+  2. split_segments  cut them into groups of at most CompactLimits.max_segment_samples
+                      directories and max_segment_bytes bytes (one segment each);
+  3. build_segment   stream each table of a group with one DuckDB COPY into STORE/tmp/...
+                      (keys re-checked first; store/segment.py: SEGMENT_TABLES, the registry
+                      of table kinds and merge rules), then manifest.parquet (the merged
+                      directory names, compacted_at = now + ACTIVATION_DELAY_S);
+  4. _publish_segment rename tmp -> data/run=<id>/segment=<uuid>/.
+Memory does not grow with the run: DuckDB streams the files row group by row group within
+CompactLimits.memory_limit and spills beyond it to STORE/tmp (store/README.md: measured).
 The views use a segment from its compacted_at on and then hide the directories it merged
 (sql/macros/committed_rows.sql): every file listing of a query that starts after
 compacted_at sees the segment, so a query never sees a sample twice or not at all.  Nothing
@@ -21,19 +26,18 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .db import (INSERT_SQL, RAW_TABLES, load_migrations, open_store, schema_version, typed_memory_connection,
-                 write_table)
-from .layout import (Layout, StoreError, catalog_reader_pid, fsync_tree, key_of, publish, remove_dir, sweep_tmp,
-                     validate_id)
+from .db import open_store
+from .layout import Layout, StoreError, catalog_reader_pid, publish, remove_dir, sweep_tmp, validate_id
 from .records import utcnow
+from .segment import SEGMENT_TABLES, CompactLimits, build_segment, split_segments
+
+__all__ = ["ACTIVATION_DELAY_S", "RETENTION_S", "SEGMENT_TABLES", "CompactLimits", "CompactResult", "compact",
+           "vacuum", "remove_merged", "manifest_values", "merged_dir_names", "merged_since"]
 
 #: a published segment is used by the views from compacted_at = (time of its manifest) + this:
 #: longer than any plausible pause between writing the manifest and the rename (and than the
@@ -43,23 +47,8 @@ ACTIVATION_DELAY_S = 2.0
 #: runs longer than this while directories are removed can fail (store/README.md)
 RETENTION_S = 3600.0
 
-_TABLES = ("samples", "maps", "faces", "sites", "metrics")
-
-#: merge statements (constants); $files is a bound list of Parquet paths
-MERGE_SQL = {
-    "samples": "insert into raw.samples by name select * from read_parquet($files, union_by_name = true, hive_partitioning = false)",
-    "maps": "insert into raw.maps by name select * from read_parquet($files, union_by_name = true, hive_partitioning = false)",
-    "faces": "insert into raw.faces by name select * from read_parquet($files, union_by_name = true, hive_partitioning = false)",
-    # one row per site (writers repeat them)
-    "sites": """insert into raw.sites by name
-        select * exclude (filename) from read_parquet($files, union_by_name = true, filename = true, hive_partitioning = false)
-        qualify row_number() over (partition by run_id, site order by filename) = 1""",
-    # the latest row per key (sample metrics + late metrics)
-    "metrics": """insert into raw.metrics by name
-        select * exclude (filename) from read_parquet($files, union_by_name = true, filename = true, hive_partitioning = false)
-        qualify row_number() over (partition by run_id, sample_key, name, model
-                                   order by created_at desc, filename desc) = 1""",
-}
+# The table kinds of a sample directory and their merge rules: store.segment.SEGMENT_TABLES
+# (one registry; add a kind there).
 
 
 @dataclass
@@ -156,38 +145,12 @@ def _plan(layout: Layout, run_id: str) -> list[Path]:
     return dirs
 
 
-def _build_segment(layout: Layout, run_id: str, dirs: list[Path], *,
+def _build_segment(layout: Layout, run_id: str, dirs: list[Path], *, limits: CompactLimits | None = None,
                    activation_delay_s: float = ACTIVATION_DELAY_S, durable: bool = True) -> tuple[Path, str]:
-    """Write the merged tables of dirs into a tmp dir (fsynced when durable), then their
-    manifest, whose compacted_at is now + activation_delay_s; returns (tmp, segment_id)."""
-    migrations = load_migrations()
-    con = typed_memory_connection(migrations)
-    segment_id = uuid.uuid4().hex
-    tmp = layout.new_tmp()
-    tmp.mkdir(parents=True)
-    try:
-        for t in _TABLES:
-            files = [str(d / f"{t}.parquet") for d in dirs if (d / f"{t}.parquet").exists()]
-            if files:
-                con.execute(MERGE_SQL[t], {"files": files}).fetchall()
-            if con.table(RAW_TABLES[t]).count("*").fetchall()[0][0]:
-                write_table(con, t, tmp / f"{t}.parquet")
-        if durable:
-            fsync_tree(tmp)  # the slow part happens before compacted_at is chosen
-        active_from = utcnow() + dt.timedelta(seconds=activation_delay_s)
-        manifest = [{"run_id": run_id, "segment_id": segment_id, "source_dir": d.name,
-                     "kind": d.name.split("=", 1)[0],
-                     "sample_key": key_of(d.name) if d.name.startswith("sample=") else None,
-                     "compacted_at": active_from, "schema_version": schema_version(migrations)} for d in dirs]
-        con.register("incoming", pa.Table.from_pylist(manifest))
-        con.execute(INSERT_SQL["manifest"]).fetchall()
-        write_table(con, "manifest", tmp / "manifest.parquet")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        con.close()
-    return tmp, segment_id
+    """Write the merged tables of dirs into a tmp dir, then their manifest (compacted_at = now +
+    activation_delay_s); returns (tmp, segment_id).  Streams: store.segment.build_segment."""
+    return build_segment(layout, run_id, dirs, limits=limits, activation_delay_s=activation_delay_s,
+                         durable=durable)
 
 
 def _publish_segment(layout: Layout, run_id: str, tmp: Path, segment_id: str, durable: bool = True) -> Path:
@@ -203,26 +166,31 @@ def _run_lock(layout: Layout, run_id: str):
     return lock
 
 
-def compact(path, run_id: str, *, max_dirs_per_segment: int | None = 5000,
+def compact(path, run_id: str, *, limits: CompactLimits | None = None,
             activation_delay_s: float = ACTIVATION_DELAY_S, retention_s: float = RETENTION_S,
             durable: bool = True) -> CompactResult:
     """Merge the committed sample and late-metrics directories of a run that no segment merged
     yet into new segments, and remove merged directories older than ``retention_s``.
 
+    Segments hold at most ``limits.max_segment_samples`` directories and about
+    ``limits.max_segment_bytes`` bytes (CompactLimits: 5,000 and 2 GiB by default); each is
+    built by streaming (DuckDB within ``limits.memory_limit``, 512 MB by default), so memory
+    does not grow with the run.  Each segment is published on its own: an interrupted
+    compaction leaves the segments published so far, and the next one merges the rest.
+
     Safe while writers commit new samples (those wait for the next compaction) and while any
     reader queries, plain DuckDB included: the merged directories stay until ``retention_s``
     after their segment became active (``activation_delay_s`` after it was built).
     ``activation_delay_s=0, retention_s=0`` removes them at once (no reader may be running)."""
+    limits = limits or CompactLimits()
     layout = open_store(path).layout
     validate_id("run_id", run_id)
     result = CompactResult(run_id)
     with _run_lock(layout, run_id):
         planned = _plan(layout, run_id)  # later commits wait for the next compaction
-        step = max_dirs_per_segment or max(len(planned), 1)
-        for i in range(0, len(planned), step):
-            dirs = planned[i:i + step]
-            tmp, segment_id = _build_segment(layout, run_id, dirs, activation_delay_s=activation_delay_s,
-                                             durable=durable)
+        for dirs in split_segments(planned, limits):
+            tmp, segment_id = build_segment(layout, run_id, dirs, limits=limits,
+                                            activation_delay_s=activation_delay_s, durable=durable)
             _publish_segment(layout, run_id, tmp, segment_id, durable)
             result.segments.append(segment_id)
             result.n_samples += sum(d.name.startswith("sample=") for d in dirs)

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store import compact as compaction  # noqa: E402
 from store.db import connect_read_only  # noqa: E402
-from store.layout import Layout  # noqa: E402
+from store.layout import Layout, StoreError  # noqa: E402
 from store.queries import run_contracts  # noqa: E402
 from store.records import MetricRecord  # noqa: E402
 from store.writer import StoreWriter  # noqa: E402
@@ -151,3 +151,40 @@ def test_f16_attention_maps_take_at_most_2_bytes_per_value_and_pandas_reads_the_
     assert "DELTA_BINARY_PACKED" in encodings, encodings
     df = pq.read_table(seg).to_pandas()  # a plain reader (pandas) reads the v2 file
     assert len(df) == 10 * 20 and df["data"].map(len).eq(32 * 32).all()
+
+
+def test_a_run_is_split_into_segments_of_bounded_size(store):
+    """CompactLimits bound the directories (and bytes) per segment; rows and keys stay the same."""
+    from store.segment import CompactLimits
+
+    root, w = store
+    before, done = counts(root), w.done_sample_keys("r1")
+    res = compaction.compact(root, "r1", activation_delay_s=0, retention_s=0,
+                             limits=CompactLimits(max_segment_samples=4, memory_limit="64MB"))
+    assert (res.n_samples, res.n_metrics_dirs, len(res.segments)) == (13, 2, 4)   # 15 dirs, 4 per segment
+    assert counts(root) == before and w.done_sample_keys("r1") == done
+    assert_contracts(root)
+    write_samples(w, "r1", range(13, 16))
+    one = (Layout(root).sample_dirs("r1")[0] / "maps.parquet").stat().st_size
+    res = compaction.compact(root, "r1", activation_delay_s=0, limits=CompactLimits(max_segment_bytes=one))
+    assert len(res.segments) == 3                                       # a directory over the bound: alone
+    with pytest.raises(StoreError, match="memory_limit"):
+        CompactLimits(memory_limit="lots")
+
+
+def test_a_key_twice_refuses_the_compaction_and_publishes_nothing(store):
+    """A sample directory holding another sample's rows (a copy under another name): refused,
+    with the key and the directories named; the store is unchanged."""
+    import shutil
+
+    root, _ = store
+    layout = Layout(root)
+    before = counts(root)
+    src = layout.sample_dirs("r1")[0]
+    shutil.copytree(src, layout.sample_dir("r1", "zz-copy"))
+    with pytest.raises(StoreError, match=r"refused.*samples.*occur twice.*sample=zz-copy"):
+        compaction.compact(root, "r1", activation_delay_s=0, retention_s=0)
+    assert layout.segment_dirs("r1") == [] and len(layout.sample_dirs("r1")) == 14
+    assert list(layout.tmp.iterdir()) == []                             # no tmp or spill left
+    shutil.rmtree(layout.sample_dir("r1", "zz-copy"))
+    assert counts(root) == before
