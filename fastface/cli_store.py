@@ -16,7 +16,7 @@ def duration(text: str) -> float:
 
 
 def add_store(sub) -> None:
-    p = sub.add_parser("store", help="store maintenance (vacuum)")
+    p = sub.add_parser("store", help="store maintenance (vacuum, backfill)")
     ops = p.add_subparsers(dest="store_command", required=True)
     v = ops.add_parser(
         "vacuum", help="remove the sample folders that compaction merged into segments",
@@ -31,6 +31,15 @@ def add_store(sub) -> None:
     v.add_argument("--even-with-readers", action="store_true",
                    help="remove them even while a process has the catalog open (its running query can fail)")
     v.set_defaults(func=cmd_vacuum)
+    b = ops.add_parser(
+        "backfill", help="write the map summary tables of a store made before they existed",
+        description="Stores written before the map_stats / face_mass summary tables (store/summaries.py) "
+                    "existed have none; the workbench's Attention page and the map_stats and map_face_mass "
+                    "views count only samples that have them. backfill reads each sample folder's and "
+                    "segment's maps once (in batches) and writes them. Idempotent; safe while readers query.")
+    b.add_argument("--store", required=True, help="the store folder")
+    b.add_argument("--run", help="only this run (default: every run)")
+    b.set_defaults(func=cmd_backfill)
 
 
 def cmd_vacuum(args) -> int:
@@ -42,6 +51,15 @@ def cmd_vacuum(args) -> int:
     if r.n_kept:
         print(f"kept {r.n_kept} folders: process {r.reader_pid} has {args.store}/catalog.duckdb open (a reader); "
               "close it and run again, or pass --even-with-readers")
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    from store.backfill import backfill
+
+    r = backfill(args.store, args.run, progress=lambda run, d: print(f"{run}/{d.name}", flush=True))
+    print(f"store {args.store}: summaries written for {r.n_sample_dirs} sample folders and {r.n_segments} "
+          f"segments ({r.n_maps} maps read) in {len(r.runs)} runs")
     return 0
 
 

@@ -73,12 +73,16 @@ class SegmentTable:
 #:   samples, maps, faces  every row (compact/all_rows), keys re-checked: a key twice refuses
 #:   sites                 one row per (run_id, site) (writers repeat them)
 #:   metrics               the latest row per (run_id, sample_key, name, model)
+#:   map_stats             summed per map key over the segment's samples (store/summaries.py)
+#:   face_mass             every row (precomputed map_face_mass_at(0.5) rows)
 SEGMENT_TABLES: tuple[SegmentTable, ...] = (
     SegmentTable("samples", "compact/all_rows", "compact/samples_duplicates", "row_group_size 2048"),
     SegmentTable("maps", "compact/all_rows", "compact/maps_duplicates", "row_group_size 4096"),
     SegmentTable("faces", "compact/all_rows", "compact/faces_duplicates", "row_group_size 16384"),
     SegmentTable("sites", "compact/sites_first"),
     SegmentTable("metrics", "compact/metrics_latest", None, "row_group_size 16384"),
+    SegmentTable("map_stats", "summaries/map_stats_merge"),
+    SegmentTable("face_mass", "compact/all_rows"),
 )
 
 

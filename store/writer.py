@@ -25,6 +25,7 @@ from .db import INSERT_SQL, load_migrations, open_store, schema_version, typed_m
 from .layout import HOST, Layout, StoreError, key_of, publish, sweep_tmp, validate_id
 from .records import (STATUSES, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
                       SiteRecord, utcnow)
+from .summaries import generated_faces, summarise_maps
 
 
 class RunConfigMismatch(StoreError):
@@ -231,14 +232,21 @@ class StoreWriter:
 
         def build(tmp):
             self._insert("samples", [srow], base)
-            if maps:
-                self._insert("maps", _map_table(maps, base))
+            n_face_mass = 0
+            if maps:  # the maps and their summary rows (store/summaries.py)
+                table = _map_table(maps, base)
+                self._insert("maps", table)
+                geometry = generated_faces([srow | base], [f.row() | base for f in faces])
+                stats, face_mass = summarise_maps(table, geometry, self.schema_version)
+                self._insert("map_stats", stats)
+                self._insert("face_mass", face_mass)
+                n_face_mass = face_mass.num_rows
             self._insert("faces", [f.row() for f in faces], base)
             self._insert("metrics", [m.row() | {"created_at": now} for m in metrics], base)
             self._insert("sites", [s.row() for s in new_sites],
                          {"run_id": run_id, "schema_version": self.schema_version})
-            written = {"samples": 1, "maps": len(maps), "faces": len(faces), "metrics": len(metrics),
-                       "sites": len(new_sites)}
+            written = {"samples": 1, "maps": len(maps), "map_stats": len(maps), "face_mass": n_face_mass,
+                       "faces": len(faces), "metrics": len(metrics), "sites": len(new_sites)}
             self._copy_out([t for t, n in written.items() if n], tmp)
 
         ok = self._commit(build, target)

@@ -17,7 +17,8 @@ from store.db import Migration, MigrationError, apply_migrations, load_migration
 from store.layout import StoreError  # noqa: E402
 
 VIEWS = ["runs", "run_events", "samples", "sites", "maps", "faces", "metrics", "map_values",
-         "map_face_mass", "site_summary", "step_summary", "face_summary", "store_manifest", "store_identity"]
+         "map_face_mass", "site_summary", "step_summary", "face_summary", "store_manifest", "store_identity",
+         "map_stats"]
 
 
 def sha(p: Path) -> str:
@@ -26,9 +27,9 @@ def sha(p: Path) -> str:
 
 def test_migrations_applied_once_and_recorded(tmp_path):
     s = open_store(tmp_path / "s")
-    assert s.applied_now == [1]
+    assert s.applied_now == [1, 2]
     first = s.applied_migrations()
-    assert [(v, n) for v, n, _ in first] == [(1, "init")]
+    assert [(v, n) for v, n, _ in first] == [(1, "init"), (2, "summaries")]
     digest = sha(s.catalog_path)
     again = open_store(tmp_path / "s")
     assert again.applied_now == []
@@ -41,16 +42,16 @@ def test_migrations_applied_once_and_recorded(tmp_path):
 
 
 def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
-    migs = load_migrations() + [Migration(2, "add_note", "alter table raw.samples add column note varchar;")]
+    migs = load_migrations() + [Migration(3, "add_note", "alter table raw.samples add column note varchar;")]
     s = open_store(tmp_path / "s")
     s2 = open_store(tmp_path / "s", migrations=migs)
-    assert s2.applied_now == [2]
+    assert s2.applied_now == [3]
     versions = [v for v, _, _ in s2.applied_migrations()]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     with s2.connect_read_only() as con:
         assert con.execute("select count(note) from samples").fetchall() == [(0,)]
-    assert s.applied_now == [1]
-    # this code does not know version 2: refuses instead of guessing
+    assert s.applied_now == [1, 2]
+    # this code does not know version 3: refuses instead of guessing
     with pytest.raises(MigrationError, match="unknown"):
         open_store(tmp_path / "s")
 
@@ -58,8 +59,8 @@ def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
 def test_bad_migration_leaves_catalog_unchanged(tmp_path):
     s = open_store(tmp_path / "s")
     digest = sha(s.catalog_path)
-    bad = Migration(2, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
-    with pytest.raises(MigrationError, match="0002_bad failed"):
+    bad = Migration(3, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
+    with pytest.raises(MigrationError, match="0003_bad failed"):
         open_store(tmp_path / "s", migrations=load_migrations() + [bad])
     assert sha(s.catalog_path) == digest
     assert not [p for p in (tmp_path / "s" / "tmp").iterdir() if p.suffix == ".duckdb"]
@@ -69,13 +70,13 @@ def test_bad_migration_leaves_catalog_unchanged(tmp_path):
         with pytest.raises(MigrationError):
             apply_migrations(con, load_migrations() + [bad])
         assert con.execute("select count(*) from duckdb_tables() where table_name = 'half_done'").fetchall() == [(0,)]
-        assert con.execute("select max(version) from schema_migrations").fetchall() == [(1,)]
+        assert con.execute("select max(version) from schema_migrations").fetchall() == [(2,)]
 
 
 def test_edited_migration_is_refused(tmp_path):
     open_store(tmp_path / "s")
     m = load_migrations()
-    edited = [Migration(1, m[0].name, m[0].sql + "\n-- edited\n")]
+    edited = [Migration(1, m[0].name, m[0].sql + "\n-- edited\n")] + m[1:]
     with pytest.raises(MigrationError, match="changed after it was applied"):
         open_store(tmp_path / "s", migrations=edited)
 
@@ -111,7 +112,7 @@ def test_catalog_is_written_in_the_older_storage_version_and_rebuilt_from_a_newe
         assert new.execute(tags).fetchall()[0][0]["storage_version"] != CATALOG_STORAGE_VERSION + "+"
     shutil.move(str(tmp_path / "new.duckdb"), str(s.catalog_path))
     again = open_store(tmp_path / "s")
-    assert again.applied_now == [1]
+    assert again.applied_now == [1, 2]
     with again.connect_read_only() as con:
         assert con.execute(tags).fetchall()[0][0]["storage_version"] == CATALOG_STORAGE_VERSION + "+"
         assert con.execute("select count(*) from samples").fetchall() == [(0,)]
