@@ -42,7 +42,7 @@ def shipped_meta(weights: Path = WEIGHTS_FILE) -> dict:
     if not meta.is_file() or not weights.is_file():
         raise FaceWorldMissing(
             f"face world weights not found at {weights}: reinstall fastface-workbench from the repository, "
-            "or rebuild them with `fastface face-world --train` (about 2 hours on 2 CPU cores)")
+            "or rebuild them with `fastface face-world --train` (under 3 hours on 2 CPU cores)")
     return json.loads(meta.read_text())
 
 
