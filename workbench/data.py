@@ -151,6 +151,14 @@ def provenance(name: str, *, store: bool = False, **params) -> dict:
             "store": store_path()}
 
 
+@st.cache_data(ttl=TTL["summary"], show_spinner=False)
+def missing_summaries(path: str) -> int:
+    """Sample folders and segments with maps but no summary tables (store/backfill.py)."""
+    from store.backfill import missing_summaries as count
+
+    return count(path)
+
+
 def refresh() -> None:
     """Forget cached results (next queries re-read the store)."""
     st.session_state[STATE_NONCE] = st.session_state.get(STATE_NONCE, 0) + 1

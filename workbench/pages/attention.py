@@ -1,6 +1,6 @@
 """Attention statistics: value histograms pre vs post (Fig. 6), face-region attention mass per
-site and step, entropy and peak statistics per step.  Reads only the stored summaries
-(hist, entropy, max, ...) except the face-mass heatmap, which decodes the maps of one run."""
+site and step, entropy and peak statistics per step.  Reads only the pre-aggregated map_stats
+view (summaries and face-mass sums written with each sample): no map row is scanned or decoded."""
 
 import streamlit as st
 
@@ -10,6 +10,10 @@ from workbench.maps import token_label
 st.title("Attention statistics")
 path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
 facets = data.query("map_facets", run_ids=run_ids)
+if facets.empty and data.missing_summaries(path):
+    st.warning(f"This store was written before the map summary tables existed: run "
+               f"`fastface store backfill --store {path}` once to see its attention statistics.")
+    st.stop()
 if facets.empty:
     st.info("The chosen runs captured no attention maps: run `fastface capture ...` with a capture spec.")
     st.stop()

@@ -67,8 +67,7 @@ with tab_variants:
                         format_func=lambda u: f"{u[0]} · {u[1]} · seed {u[2]}")
     variants = data.query("variants", freshness="static", run_ids=run_ids, identity=unit[0],
                           prompt=unit[1], seed=unit[2])
-    catalog = data.query("map_catalog", freshness="static", run_ids=list(variants["run_id"]),
-                         sample_keys=sorted(set(variants["sample_key"])))
+    catalog = data.query("map_catalog", run_ids=sorted(set(variants["run_id"])))
 
     amaps, caption, threshold, opacity = {}, "", 0.0, 0.5
     if catalog.empty:

@@ -1,13 +1,17 @@
--- step_stats: entropy and peak statistics of the maps per run, step, UNet part and stage.
+-- step_stats: entropy and peak statistics of the maps per run, step, UNet part and stage, from
+-- the pre-aggregated map_stats view: avg(x) over maps = sum(sum_x) / sum(n_x).
 -- params: $run_ids, $branch, $token (null = all)
-select m.run_id, m.step, avg(m.timestep) as timestep,
+select m.run_id, m.step, sum(m.sum_timestep) / nullif(sum(m.n_timestep), 0) as timestep,
        coalesce(s.part, case split_part(m.site, '.', 1)
            when 'down_blocks' then 'down' when 'mid_block' then 'mid' when 'up_blocks' then 'up' end) as part,
        m.stage,
-       avg(m.entropy) as entropy, avg(m.max) as peak, avg(m.q99) as q99, avg(m.mean) as mean,
-       avg(m.max / nullif(m.mean, 0)) as peak_ratio,
-       count(*) as n_maps
-from maps as m
+       sum(m.sum_entropy) / nullif(sum(m.n_entropy), 0) as entropy,
+       sum(m.sum_max) / nullif(sum(m.n_max), 0) as peak,
+       sum(m.sum_q99) / nullif(sum(m.n_q99), 0) as q99,
+       sum(m.sum_mean) / nullif(sum(m.n_mean), 0) as mean,
+       sum(m.sum_peak_ratio) / nullif(sum(m.n_peak_ratio), 0) as peak_ratio,
+       sum(m.n_maps)::bigint as n_maps
+from map_stats as m
 left join sites as s on s.run_id = m.run_id and s.site = m.site
 where list_contains($run_ids, m.run_id)
   and ($branch::varchar is null or m.branch = $branch)
