@@ -33,6 +33,20 @@ SITE_KEYS = [
 IMAGE = 64  # generated image side in pixels
 
 
+def clone_sample_dir(src: Path, dst: Path, key: str) -> None:
+    """A copy of a committed sample directory for another sample key (files rewritten with pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dst.mkdir()
+    for f in src.iterdir():
+        t = pq.read_table(f)
+        if "sample_key" in t.column_names:
+            i = t.column_names.index("sample_key")
+            t = t.set_column(i, t.schema.field(i), pa.array([key] * t.num_rows, t.schema.field(i).type))
+        pq.write_table(t, dst / f.name, compression="zstd")
+
+
 def tiny_png(width: int = 2, height: int = 2, value: int = 0) -> bytes:
     """A valid grayscale PNG."""
     raw = b"".join(b"\x00" + bytes([value % 256]) * width for _ in range(height))

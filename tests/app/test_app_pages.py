@@ -294,7 +294,9 @@ def test_empty_and_missing_store(monkeypatch, tmp_path):
 
 
 def test_page_render_times(app, capsys):
-    """Render time of every page on the fixture (cold caches excluded: second visit)."""
+    """Render time of every page on the fixture (cold caches excluded: second visit), printed, not
+    asserted (time depends on the machine's load; tests/benchmarks/bench_workbench.py measures it):
+    what is asserted is that every page renders again, warm, without an exception."""
     ok(app.run())
     for page in PAGES:
         goto(app, page)
@@ -306,7 +308,7 @@ def test_page_render_times(app, capsys):
         times[page] = time.perf_counter() - t0
     with capsys.disabled():
         print("\npage render times (s, warm):", {p.split("/")[1]: round(t, 3) for p, t in times.items()})
-    assert max(times.values()) < 10
+    assert sorted(times) == sorted(PAGES)
 
 
 def test_live_run_progress_and_refresh(tmp_path, monkeypatch):

@@ -86,7 +86,7 @@ def test_runaway_query_is_stopped_within_the_limit(sandbox, fixture_store):
     res = sandbox.run("select count(*) from range(10000000000) a cross join range(10000000) b", timeout_s=1.0)
     elapsed = time.perf_counter() - t0
     assert res.timed_out and not res.ok and "time limit" in res.error
-    assert elapsed < 4.0
+    assert elapsed < 30.0  # not a timing target: unstopped, this query runs for hours (bound generous for loaded CI)
     assert sandbox.run("select 42 as x").df["x"].tolist() == [42]  # still usable afterwards
     assert store_snapshot(fixture_store["path"]) == before
 
@@ -95,7 +95,7 @@ def test_row_limit_streams_only_what_is_shown(sandbox):
     t0 = time.perf_counter()
     res = sandbox.run("select * from range(10000000000)", max_rows=100)
     assert res.ok and res.truncated and len(res.df) == 100
-    assert time.perf_counter() - t0 < 3.0
+    assert time.perf_counter() - t0 < 30.0  # unstreamed, this would run for hours (bound generous for loaded CI)
 
 
 def test_store_views_are_queryable_and_unchanged(sandbox, fixture_store):

@@ -3,7 +3,7 @@
 of Parquet per sample), as time per sample and peak resident memory (RSS) of the process.
 
     python tests/benchmarks/bench_compaction.py [--samples 250 1000 3000] [--old-ref REF]
-        [--old-file OLD_compact.py] [--old-max 250] [--dir /tmp]
+        [--old-file OLD_compact.py] [--old-max 250] [--dir /tmp] [--clone]
 
 For each N it writes one run of N samples with StoreWriter in a child process, then compacts
 it in a fresh child process (compact(..., activation_delay_s=0, retention_s=0), as a sweep
@@ -65,8 +65,10 @@ def _png(rng) -> bytes:
     return buf.getvalue()
 
 
-def write_run(store: Path, n: int, run_id: str = "bench") -> None:
-    """One run of n samples through the StoreWriter API (not durable: faster to build)."""
+def write_run(store: Path, n: int, run_id: str = "bench", clone: bool = False) -> None:
+    """One run of n samples through the StoreWriter API (not durable: faster to build). With
+    ``clone``, only the first POOL samples go through the writer; the others are copies of their
+    pool entry's committed directory under their own sample key (pyarrow rewrite, renamed in)."""
     from store.records import FaceRecord, MetricRecord, RunRecord, SampleRecord, SiteRecord, sample_key
     from store.writer import StoreWriter
 
@@ -76,6 +78,7 @@ def write_run(store: Path, n: int, run_id: str = "bench") -> None:
     with StoreWriter(store, durable=False) as w:
         w.begin_run(RunRecord(run_id=run_id, config={"preset": "fastface-4step", "sites": "sdxl"},
                               preset="fastface-4step", checkpoint="hyper", ip_scale=0.8, lora_scale=1.0, seed=50))
+        keys = []
         for i in range(n):
             detected = i % 5 != 0
             faces = [FaceRecord(role="generated", detected=detected, backend="dlib",
@@ -86,8 +89,26 @@ def write_run(store: Path, n: int, run_id: str = "bench") -> None:
                                   identity=f"id{i % 54}", prompt=f"prompt {i // 54}",
                                   category="realistic" if i % 2 else "stylistic", seed=50 + i,
                                   image_png=_png(rng), width=64, height=64)
+            keys.append(sample.sample_key)
+            if clone and i >= POOL:
+                continue
             w.write_sample(run_id, sample, maps=pool[i % POOL], faces=faces, metrics=metrics, sites=sites)
+        if clone and n > POOL:
+            _clone_rest(store, run_id, keys)
         w.set_status(run_id, "completed", n_done=n, n_total=n)
+
+
+def _clone_rest(store: Path, run_id: str, keys: list[str]) -> None:
+    from store.layout import Layout
+    from tests.store_helpers import clone_sample_dir
+
+    layout = Layout(store)
+    tmp = layout.tmp / "clones"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for i in range(POOL, len(keys)):
+        clone_sample_dir(layout.sample_dir(run_id, keys[i % POOL]), tmp / keys[i], keys[i])
+        os.rename(tmp / keys[i], layout.sample_dir(run_id, keys[i]))
+    tmp.rmdir()
 
 
 def _load_compact(source: str | None):
@@ -110,7 +131,7 @@ def _child(argv: list[str]) -> None:
     t = time.perf_counter()
     out: dict = {}
     if what == "write":
-        write_run(store, int(argv[2]))
+        write_run(store, int(argv[2]), clone=len(argv) > 3 and argv[3] == "clone")
     else:
         res = _load_compact(argv[2] if len(argv) > 2 else None).compact(
             store, "bench", activation_delay_s=0, retention_s=0)
@@ -133,10 +154,10 @@ def _tree_mb(d: Path) -> float:
     return sum(f.stat().st_size for f in d.rglob("*.parquet")) / 1e6
 
 
-def bench(n: int, base: Path, old_source: str | None, old_max: int) -> list[dict]:
+def bench(n: int, base: Path, old_source: str | None, old_max: int, clone: bool = False) -> list[dict]:
     store = base / f"n{n}" / "store"
     store.parent.mkdir(parents=True)
-    w = _run_child("write", str(store), str(n))
+    w = _run_child("write", str(store), str(n), *(["clone"] if clone else []))
     rows = []
     if "error" in w:
         return [{"n": n, "code": "write", **w}]
@@ -164,6 +185,9 @@ def main(argv=None) -> int:
     ap.add_argument("--old-file", help="also compact with this compact.py file (instead of --old-ref)")
     ap.add_argument("--old-max", type=int, default=250, help="run the old code only up to this many samples")
     ap.add_argument("--dir", default=None, help="scratch folder (default: the system temp dir)")
+    ap.add_argument("--clone", action="store_true",
+                    help="write only the first %d samples with StoreWriter and copy the rest (fast to build; "
+                         "the write columns then time the copy, not the writer)" % POOL)
     a = ap.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-compact-", dir=a.dir))
     old_source = a.old_file
@@ -177,7 +201,7 @@ def main(argv=None) -> int:
           f"{'compact s':>9s} {'s/sample':>8s} {'segments':>8s} {'peak RSS MB':>11s}", flush=True)
     try:
         for n in a.samples:
-            for r in bench(n, base, old_source, a.old_max):
+            for r in bench(n, base, old_source, a.old_max, a.clone):
                 if "error" in r:
                     print(f"{n:6d} {r['code']:>5s}  failed: {r['error']}", flush=True)
                     continue

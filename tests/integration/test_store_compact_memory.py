@@ -27,7 +27,7 @@ from store.layout import Layout  # noqa: E402
 from store.records import MapRecord, SampleRecord, SiteRecord, sample_key  # noqa: E402
 from store.writer import StoreWriter  # noqa: E402
 from tests.benchmarks.bench_compaction import SDXL_SITES  # noqa: E402
-from tests.store_helpers import make_run, tiny_png  # noqa: E402
+from tests.store_helpers import clone_sample_dir, make_run, tiny_png  # noqa: E402
 
 N_SAMPLES = 100
 CAP_MB = 400              # resident memory allowed to the compacting process
@@ -53,17 +53,6 @@ def _sample(i: int) -> SampleRecord:
                         category="realistic", seed=i, image_png=tiny_png(2, 2, i), width=64, height=64)
 
 
-def _clone(src: Path, dst: Path, key: str) -> None:
-    """A copy of a committed sample directory for another sample key (files rewritten with pyarrow)."""
-    dst.mkdir()
-    for f in src.iterdir():
-        t = pq.read_table(f)
-        if "sample_key" in t.column_names:
-            i = t.column_names.index("sample_key")
-            t = t.set_column(i, t.schema.field(i), pa.array([key] * t.num_rows, t.schema.field(i).type))
-        pq.write_table(t, dst / f.name, compression="zstd")
-
-
 def _build(root: Path) -> None:
     """Two samples through StoreWriter (2,240 maps each), then N_SAMPLES - 2 clones of the first."""
     rng = np.random.default_rng(0)
@@ -86,7 +75,7 @@ def _build(root: Path) -> None:
     tmp.mkdir()
     for i in range(2, N_SAMPLES):  # built aside, then renamed in: each appears whole
         key = _sample(i).sample_key
-        _clone(template, tmp / key, key)
+        clone_sample_dir(template, tmp / key, key)
         os.rename(tmp / key, layout.sample_dir("r1", key))
     tmp.rmdir()
 
