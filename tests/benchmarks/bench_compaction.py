@@ -29,32 +29,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-SDXL_SITES = [  # SDXL's 70 decoupled cross-attention sites (processor keys without '.processor')
-    *(f"down_blocks.1.attentions.{a}.transformer_blocks.{l}.attn2" for a in range(2) for l in range(2)),
-    *(f"down_blocks.2.attentions.{a}.transformer_blocks.{l}.attn2" for a in range(2) for l in range(10)),
-    *(f"mid_block.attentions.0.transformer_blocks.{l}.attn2" for l in range(10)),
-    *(f"up_blocks.0.attentions.{a}.transformer_blocks.{l}.attn2" for a in range(3) for l in range(10)),
-    *(f"up_blocks.1.attentions.{a}.transformer_blocks.{l}.attn2" for a in range(3) for l in range(2)),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sdxl_store import SDXL_SITES, synthetic_maps  # noqa: E402  (one definition of the SDXL spec)
 SIDE = 32  # maps stored at 32x32 (downsampled on the device)
 POOL = 8   # distinct map sets (computing 2,240 summaries takes ~0.5 s; samples reuse them)
 
 
 def _maps(rng) -> list:
     """2,240 head-mean maps of one sample: softmax over 4 ID tokens, pre and post."""
-    from store.records import MapRecord
-
-    maps = []
-    for s in SDXL_SITES:
-        for step in range(4):
-            logits = rng.randn(SIDE * SIDE, 4) * 2
-            probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-            for token in range(4):
-                m = probs[:, token].reshape(SIDE, SIDE)
-                for stage, arr in (("pre", m), ("post", np.minimum(1.5 * m ** 1.3, 10))):
-                    maps.append(MapRecord.from_map(arr, site=s, step=step, branch="text_id", token=token,
-                                                   stage=stage, encoding="f16", timestep=999 - 250 * step))
-    return maps
+    return synthetic_maps(rng)
 
 
 def _png(rng) -> bytes:

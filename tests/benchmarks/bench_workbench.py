@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from sdxl_store import synthetic_maps  # noqa: E402
 
 SITES = [  # the tiny world's 17 decoupled blocks and their 8x8 latent grids (64 px images)
     *(f"down_blocks.1.attentions.{a}.transformer_blocks.0.attn2" for a in range(2)),
@@ -57,7 +58,7 @@ def _png(rng) -> bytes:
 
 def build(path: Path, n: int, runs: int = 4) -> float:
     from store.compact import compact
-    from store.records import FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord, SiteRecord, sample_key
+    from store.records import FaceRecord, MetricRecord, RunRecord, SampleRecord, SiteRecord, sample_key
     from store.writer import StoreWriter
 
     rng = np.random.RandomState(0)
@@ -72,17 +73,7 @@ def build(path: Path, n: int, runs: int = 4) -> float:
                               checkpoint="hyper", ip_scale=0.8, lora_scale=1.0, seed=50))
         for i in range(per_run):
             key = sample_key(f"id{i % 20}", f"prompt {i // 20}", 50 + i)
-            maps = []
-            for s in SITES:
-                g = _grid(s)
-                for step in range(4):
-                    logits = rng.randn(g * g, 4) * 2
-                    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-                    for token in range(4):
-                        m = probs[:, token].reshape(g, g)
-                        for stage, arr in (("pre", m), ("post", np.minimum(1.5 * m ** 1.3, 10))):
-                            maps.append(MapRecord.from_map(arr, site=s, step=step, branch="text_id", token=token,
-                                                           stage=stage, encoding="f16", timestep=999 - 250 * step))
+            maps = synthetic_maps(rng, SITES, _grid)
             detected = i % 5 != 0
             faces = [FaceRecord(role="generated", detected=detected, backend="dlib",
                                 bbox=(16, 12, 48, 52) if detected else None, area_ratio=0.31 if detected else None,

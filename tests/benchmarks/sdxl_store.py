@@ -43,22 +43,30 @@ POOL = 8           # distinct map sets
 SEGMENT = 450      # samples per segment (~2 GiB: store.segment.CompactLimits.max_segment_bytes)
 
 
-def _map_set(rng) -> pa.Table:
-    """The 2,240 maps of one sample (no run/sample columns), summaries from store.encode."""
+def synthetic_maps(rng, sites=SDXL_SITES, grid_of=lambda site: SIDE) -> list:
+    """Head-mean maps of one sample: per site and step a softmax over 4 ID tokens (``pre``) and a
+    scale-power transform of it (``post``), float16, 4 steps -> 32 maps per site."""
     from store.records import MapRecord
-    from store.writer import _map_table
 
     maps = []
-    for s in SDXL_SITES:
+    for s in sites:
+        g = grid_of(s)
         for step in range(4):
-            logits = rng.randn(SIDE * SIDE, 4) * 2
+            logits = rng.randn(g * g, 4) * 2
             probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
             for token in range(4):
-                m = probs[:, token].reshape(SIDE, SIDE)
+                m = probs[:, token].reshape(g, g)
                 for stage, arr in (("pre", m), ("post", np.minimum(1.5 * m ** 1.3, 10))):
                     maps.append(MapRecord.from_map(arr, site=s, step=step, branch="text_id", token=token,
                                                    stage=stage, encoding="f16", timestep=999 - 250 * step))
-    return _map_table(maps, {})
+    return maps
+
+
+def _map_set(rng) -> pa.Table:
+    """The 2,240 maps of one sample (no run/sample columns), summaries from store.encode."""
+    from store.writer import _map_table
+
+    return _map_table(synthetic_maps(rng), {})
 
 
 def _png(rng) -> bytes:
