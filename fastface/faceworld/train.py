@@ -196,7 +196,8 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
         for step in range(start, s.unet_steps):
             refining = step >= s.refine_from
             if refining and collector is None:
-                collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (32, 32)))
+                side = scenes.SIZE // pipe.vae_scale_factor
+                collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (side, side)))
                 _check_ema_order(modules, ema)
             loss, loc = _train_step(s, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
                                     collector if refining else None, context)
@@ -248,10 +249,7 @@ def _check_ema_order(modules, ema) -> None:
 def _train_step(s: TrainSettings, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
                 collector, context):
     """One batch: the loss (with its graph) and the localisation term's value (0 before refining)."""
-    if collector is not None:
-        x, specs, boxes = scenes.batch_with_boxes(rng, s.batch)
-    else:
-        x, specs = scenes.batch(rng, s.batch)
+    x, specs, boxes = scenes.batch_with_boxes(rng, s.batch)  # the draws of scenes.batch, plus the boxes
     n = len(specs)
     keep_text = rng.random(n) >= s.drop_text
     keep_id = rng.random(n) >= s.drop_id

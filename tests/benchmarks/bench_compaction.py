@@ -30,14 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sdxl_store import SDXL_SITES, synthetic_maps  # noqa: E402  (one definition of the SDXL spec)
-SIDE = 32  # maps stored at 32x32 (downsampled on the device)
+from sdxl_store import SDXL_SITES, SIDE, synthetic_maps  # noqa: E402  (one definition of the SDXL spec)
 POOL = 8   # distinct map sets (computing 2,240 summaries takes ~0.5 s; samples reuse them)
-
-
-def _maps(rng) -> list:
-    """2,240 head-mean maps of one sample: softmax over 4 ID tokens, pre and post."""
-    return synthetic_maps(rng)
 
 
 def _png(rng) -> bytes:
@@ -56,7 +50,7 @@ def write_run(store: Path, n: int, run_id: str = "bench", clone: bool = False) -
     from store.writer import StoreWriter
 
     rng = np.random.RandomState(0)
-    pool = [_maps(rng) for _ in range(POOL)]
+    pool = [synthetic_maps(rng) for _ in range(POOL)]
     sites = [SiteRecord.from_key(s, heads=10, height=SIDE, width=SIDE) for s in SDXL_SITES]
     with StoreWriter(store, durable=False) as w:
         w.begin_run(RunRecord(run_id=run_id, config={"preset": "fastface-4step", "sites": "sdxl"},
