@@ -49,12 +49,14 @@ def face_model_string(backend: str, *, root: str | os.PathLike | None = None) ->
     if backend == "dlib":
         import dlib
 
-        from fastface.faces import _dlib_models
+        from fastface.faces import DlibAnalyzer, _dlib_models
 
         models = _dlib_models()
+        settings = ", ".join(f"{k}={v}" for k, v in DlibAnalyzer.SETTINGS.items())
         return model_string("dlib/face_recognition_resnet_model_v1",
                             [models / "dlib_face_recognition_resnet_model_v1.dat",
-                             models / "shape_predictor_68_face_landmarks.dat"], extra=f"dlib {dlib.__version__}")
+                             models / "shape_predictor_68_face_landmarks.dat"],
+                            extra=f"dlib {dlib.__version__}; {settings}")
     if backend == "skimage":
         import skimage
         from skimage import data

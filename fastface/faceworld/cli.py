@@ -20,6 +20,8 @@ def add_face_world(sub) -> None:
     p.add_argument("--refine-from", type=int,
                    help="with --train: the step where the refinement phase starts (default 3000)")
     p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
+    p.add_argument("--decoder-steps", type=int,
+                   help="with --train: decoder fine-tuning steps after the UNet (default 1000; 0 skips)")
     p.add_argument("--seed", type=int, default=0, help="with --train: the training seed")
     p.add_argument("--threads", type=int, default=2, help="with --train: torch CPU threads")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -45,6 +47,8 @@ def cmd_face_world(args) -> int:
         settings = replace(settings, refine_from=args.refine_from)
     if args.ae_steps is not None:
         settings = replace(settings, ae_steps=args.ae_steps)
+    if args.decoder_steps is not None:
+        settings = replace(settings, dec_steps=args.decoder_steps)
     path = train(Path(args.out) if args.out else None, workdir=Path(args.workdir), settings=settings)
     print(path)
     return 0

@@ -127,3 +127,51 @@ def cosine_lr(base: float, floor: float, step: int, start: int, end: int) -> flo
     """Cosine decay from ``base`` at ``start`` to ``floor * base`` at ``end``."""
     frac = min(max((step - start) / max(end - start, 1), 0.0), 1.0)
     return base * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * frac)))
+
+
+# --- after the UNet: the decoder ---------------------------------------------------------------
+def face_weighted_recon(rec: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, face_weight: float) -> torch.Tensor:
+    """L1 + L2 reconstruction error with weight ``1 + face_weight * mask`` per pixel; ``mask`` is
+    [n, h*w] (the share of each pixel inside the pasted face box)."""
+    n, _, h, w = x.shape
+    weight = 1.0 + face_weight * mask.view(n, 1, h, w)
+    err = rec - x
+    return ((err.abs() + err ** 2) * weight).mean()
+
+
+def refine_decoder(vae, *, steps: int, lr: float, face_weight: float, batch: int, seed: int, progress=None) -> list[float]:
+    """Fine-tune the autoencoder's decoder (and ``post_quant_conv``) on fresh scenes with the
+    face-weighted reconstruction loss; the encoder stays frozen, so the latent space the UNet was
+    trained in is unchanged (as Stable Diffusion's ft-MSE VAE was made). Small faces of wide
+    shots come out sharper. Learning rate: cosine from ``lr`` to ``lr / 10``. Returns the losses."""
+    from fastface.faceworld import scenes
+
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    vae.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    vae.train()
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    losses = []
+    try:
+        for step in range(steps):
+            x, _, boxes = scenes.batch_with_boxes(rng, batch)
+            x = torch.from_numpy(x)
+            with torch.no_grad():
+                z = vae.encode(x).latent_dist.sample(gen)
+            loss = face_weighted_recon(vae.decode(z).sample, x, box_mask(boxes, scenes.SIZE, scenes.SIZE), face_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for g in opt.param_groups:
+                g["lr"] = cosine_lr(lr, 0.1, step, 0, steps)
+            losses.append(float(loss))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    finally:
+        vae.requires_grad_(False)
+        vae.eval()
+    return losses

@@ -135,13 +135,15 @@ def _resize(img: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR)).astype(np.float32)
 
 
-def compose(spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """One scene (uint8 [64, 64, 3]) and the pasted face box (x0, y0, x1, y1) in pixels."""
-    face = identities()[spec.identity]
+def compose(spec: SceneSpec, rng: np.random.Generator, *,
+            crop: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """One scene (uint8 [64, 64, 3]) and the pasted face box (x0, y0, x1, y1) in pixels.
+    ``crop`` replaces the identity's face crop ([CROP, CROP, 3] uint8; e.g. a negative example)."""
+    face_crop = identities()[spec.identity].crop if crop is None else crop
     img = _background(rng, spec.colour, spec.texture)
     lo, hi = PASTE[spec.shot]
     side = int(rng.integers(lo, hi + 1))
-    crop = face.crop[:, ::-1] if rng.random() < 0.5 else face.crop
+    crop = face_crop[:, ::-1] if rng.random() < 0.5 else face_crop
     crop = _resize(np.ascontiguousarray(crop), side) * rng.uniform(0.85, 1.15)
     if spec.shot == SHOTS[0]:
         cx = SIZE / 2 + rng.uniform(-4, 4)

@@ -15,7 +15,9 @@
 
 From step ``refine_from`` on, training refines (:mod:`fastface.faceworld.refine`): timesteps
 near the 4-step samplers', a face-weighted loss, an attention-localisation loss on the ID
-tokens and a cosine learning-rate decay.
+tokens and a cosine learning-rate decay. After the UNet, the autoencoder's decoder is fine-tuned
+with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`; the encoder, and so
+the UNet's latent space, stays fixed).
 
 Everything is seeded; on the same machine and thread count two runs give the same weights.
 Checkpoints in ``workdir`` let an interrupted run resume.
@@ -59,6 +61,10 @@ class TrainSettings:
     face_weight: float = 2.0
     loc_weight: float = 0.05
     sampler_t_share: float = 0.5
+    # after the UNet: decoder fine-tuning (see fastface.faceworld.refine.refine_decoder); 0 skips it
+    dec_steps: int = 1000
+    dec_lr: float = 3e-4
+    dec_face_weight: float = 4.0
 
     def __post_init__(self):
         for name in ("ae_steps", "unet_steps", "batch", "threads", "checkpoint_every"):
@@ -66,6 +72,8 @@ class TrainSettings:
                 raise ValueError(f"TrainSettings.{name} must be >= 1")
         if not 0 <= self.drop_text < 1 or not 0 <= self.drop_id < 1:
             raise ValueError("TrainSettings.drop_text/drop_id must be in [0, 1)")
+        if self.dec_steps < 0 or self.dec_lr <= 0 or self.dec_face_weight < 0:
+            raise ValueError("TrainSettings: dec_steps and dec_face_weight must be >= 0 and dec_lr > 0")
         if self.refine_from < 0 or not 0 <= self.sampler_t_share <= 1 or self.face_weight < 0 or self.loc_weight < 0:
             raise ValueError("TrainSettings: refine_from, face_weight, loc_weight must be >= 0 and "
                              "sampler_t_share in [0, 1]")
@@ -205,8 +213,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             for g in opt.param_groups:
-                g["lr"] = (refine.cosine_lr(s.lr, s.refine_lr_floor, step, s.refine_from, s.unet_steps) if refining
-                           else s.lr * min(1.0, (step + 1) / s.warmup))
+                g["lr"] = learning_rate(s, step)
             opt.step()
             decay = min(s.ema, (step + 1) / (step + 10))
             with torch.no_grad():
@@ -237,6 +244,13 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
     bar.close()
     proj.clip_embeds = None
     return ema, done, prior_minutes + (time.time() - started) / 60
+
+
+def learning_rate(s: TrainSettings, step: int) -> float:
+    """Warm-up then constant; from ``refine_from`` a cosine to ``refine_lr_floor * lr`` at the last step."""
+    if step >= s.refine_from:
+        return refine.cosine_lr(s.lr, s.refine_lr_floor, step, s.refine_from, s.unet_steps)
+    return s.lr * min(1.0, (step + 1) / s.warmup)
 
 
 def _check_ema_order(modules, ema) -> None:
@@ -289,7 +303,32 @@ def _logged_minutes(workdir: Path) -> float:
     return float(json.loads(lines[-1])["minutes"]) if lines else 0.0
 
 
-# --- 4. export --------------------------------------------------------------------------------
+# --- 4. the decoder -------------------------------------------------------------------------
+def train_decoder(s: TrainSettings, vae, workdir: Path, minutes: float) -> float:
+    """Fine-tune ``vae``'s decoder in place (or load the finished result from ``workdir``); returns
+    the total training minutes including this phase."""
+    path = workdir / "vae_decoder.pt"
+    if path.is_file():
+        state = torch.load(path)
+        vae.load_state_dict(state["vae"])
+        return minutes + float(state["phase_minutes"])
+    if s.dec_steps == 0:
+        return minutes
+    started = time.time()
+    bar = _progress(s.dec_steps, "decoder")
+    losses = refine.refine_decoder(vae, steps=s.dec_steps, lr=s.dec_lr, face_weight=s.dec_face_weight, batch=s.batch,
+                                   seed=s.seed + 5, progress=bar)
+    bar.close()
+    phase = (time.time() - started) / 60
+    total = minutes + phase
+    torch.save({"vae": vae.state_dict(), "phase_minutes": phase}, path)
+    with open(workdir / "loss.log", "a") as f:
+        f.write(json.dumps({"decoder_steps": s.dec_steps, "decoder_loss": float(np.mean(losses[-250:])),
+                            "minutes": total}) + "\n")
+    return total
+
+
+# --- 5. export --------------------------------------------------------------------------------
 def export(fp, ema_modules, key_map, vae, scaling: float, s: TrainSettings, steps_done: int, minutes: float) -> dict:
     from fastface.tiny import tiny_unet
 
@@ -320,6 +359,8 @@ def train(out_dir: Path | None = None, *, workdir: Path, settings: TrainSettings
     vae, scaling = train_autoencoder(settings, workdir)
     fp, key_map = training_pipeline(settings, vae.state_dict(), scaling, workdir)
     ema, steps_done, minutes = train_unet(settings, fp, workdir, started)
+    minutes = train_decoder(settings, vae, workdir, minutes)
+    fp.pipe.vae.load_state_dict(vae.state_dict())
     result = export(fp, ema, key_map, vae, scaling, settings, steps_done, minutes)
     out_dir = Path(out_dir) if out_dir is not None else fw.WEIGHTS_DIR
     path = out_dir / fw.WEIGHTS_FILE.name

@@ -59,7 +59,8 @@ def test_loading_is_deterministic(face_pipe, references):
 def test_generated_images_hold_the_conditioning_face(face_pipe, references):
     """Every identity in a close-up and a wide shot, with DCG: dlib finds faces, and a found face is
     closer to its own reference than to the other seven (on average), and nearest to its own more
-    often than chance (1/8). Measured on the shipped weights (4,200 steps): 9 of 16 faces, similarity 0.904 own vs 0.866 others, rank-1 6 of 9."""
+    often than chance (1/8). Measured on the shipped weights (4,200 steps + decoder): 12 of 16 faces, similarity
+    0.893 own vs 0.870 others, rank-1 4 of 12."""
     from fastface.config import load_preset
 
     found, own, others, n, top1 = 0, [], [], 0, 0
@@ -105,7 +106,7 @@ def test_demo_then_report_has_id_ffc_and_face_size(tmp_path, capsys):
     assert detected >= 1, f"{detected} of 24 demo images have a detected face"
     assert mass[0] > 0 and 0 < mass[1] < 1  # face-region mass rows for the detected faces
     # the world's ID tokens 1-3 attend to the face and token 0 to the background (as the real
-    # FaceID-Plus-v2's first token, METHOD.md section 4); benchmark: 2.4-2.8x and 0.15-0.22x
+    # FaceID-Plus-v2's first token, METHOD.md section 4); benchmark: 2.7-2.9x and 0.17-0.22x
     assert sorted(ratio) == [0, 1, 2, 3], ratio
     assert all(ratio[t] > 1.5 for t in (1, 2, 3)) and ratio[0] < 0.8, ratio
     out = tmp_path / "report"

@@ -1,5 +1,6 @@
 """`fastface face-world --train` end to end on a few steps: train, export, reload, resume, and
-the refinement phase (localisation loss through the pipeline's processors, always restored)."""
+the refinement phase (localisation loss through the pipeline's processors, always restored) and
+the decoder fine-tuning after the UNet."""
 from __future__ import annotations
 
 import json
@@ -13,19 +14,28 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path):
 
     work, out = tmp_path / "work", tmp_path / "out"
     args = ["face-world", "--train", "--workdir", str(work), "--out", str(out), "--ae-steps", "2", "--threads", "1"]
-    assert main(args + ["--unet-steps", "2"]) == 0
+    assert main(args + ["--unet-steps", "2", "--decoder-steps", "0"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
     assert meta["training"]["unet_steps_done"] == 2 and meta["prediction_type"] == "v_prediction"
     weights = fw.load_weights(out / "face_world.safetensors")
     assert set(weights) == set(fw.PARTS) | {"faceid"} and weights["faceid"]["ip_adapter"]
     first = weights["unet"]["conv_in.weight"].clone()
     # resume: two more steps continue from the checkpoint (the autoencoder is not retrained),
-    # in the refinement phase from step 3 on
-    assert main(args + ["--unet-steps", "4", "--refine-from", "3"]) == 0
+    # in the refinement phase from step 3 on, then the decoder is fine-tuned
+    assert main(args + ["--unet-steps", "4", "--refine-from", "3", "--decoder-steps", "2"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
     assert meta["training"]["unet_steps_done"] == 4
     assert not torch.equal(fw.load_weights(out / "face_world.safetensors")["unet"]["conv_in.weight"], first)
-    records = [json.loads(line) for line in (work / "loss.log").read_text().splitlines()]
+    lines = [json.loads(line) for line in (work / "loss.log").read_text().splitlines()]
+    records = [r for r in lines if "step" in r]
     assert [r["step"] for r in records] == [2, 4]
+    # the decoder phase: logged after the UNet; only the decoder side of the autoencoder changed
+    assert "decoder_loss" in lines[-1] and lines[-1]["minutes"] >= records[-1]["minutes"]
+    trained_ae = torch.load(work / "vae.pt")["vae"]
+    exported = fw.load_weights(out / "face_world.safetensors")["vae"]
+    same = {k: torch.equal(exported[k], v.to(torch.float16).float()) for k, v in trained_ae.items()}
+    decoder = [k for k in same if k.startswith(("decoder.", "post_quant_conv."))]
+    assert all(same[k] for k in same if k not in decoder)  # the encoder: the UNet's latent space
+    assert sum(not same[k] for k in decoder) > len(decoder) / 2
     # the refinement phase logs its localisation term (a gap of mean attention probabilities)
     assert "loc" not in records[0] and -1.0 <= records[1]["loc"] <= 1.0 and records[1]["loc"] != 0.0

@@ -220,3 +220,14 @@ def test_hub_errors_are_quoted_in_whole_sentences():
     assert one == "x" * 500 + "."
     msg = _missing_message("org/clip", "CLIP model org/clip", None, OSError("line one.\nline two."), "clip")
     assert "\n" not in msg and "(OSError: line one. line two.)" in msg and "--metrics without 'clip'" in msg
+
+
+def test_dlib_defaults_are_the_ones_in_its_model_string():
+    """The model string hashes DlibAnalyzer.SETTINGS: they must be the constructor's defaults."""
+    import inspect
+
+    pytest.importorskip("dlib")
+    from fastface.faces import DlibAnalyzer
+
+    params = inspect.signature(DlibAnalyzer.__init__).parameters
+    assert {k: params[k].default for k in DlibAnalyzer.SETTINGS} == DlibAnalyzer.SETTINGS

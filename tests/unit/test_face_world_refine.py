@@ -98,3 +98,38 @@ def test_collecting_maps_restores_the_processors_even_on_error(tiny_pipes):
             raise RuntimeError("boom")
     after = unet.attn_processors
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+
+
+def test_learning_rate_warms_up_then_decays_in_the_refinement():
+    from fastface.faceworld.train import TrainSettings, learning_rate
+
+    s = TrainSettings(lr=4e-4, warmup=200, refine_from=3000, unet_steps=4200)
+    assert learning_rate(s, 99) == pytest.approx(2e-4) and learning_rate(s, 2999) == pytest.approx(4e-4)
+    assert learning_rate(s, 3600) == pytest.approx(0.55 * 4e-4)  # half way down the refinement cosine
+    assert learning_rate(s, 4200) == pytest.approx(4e-5)  # its floor: 0.1 x lr
+
+
+def test_face_weighted_recon_counts_the_face_pixels_more():
+    x = torch.zeros(1, 3, 4, 4)
+    rec = torch.zeros(1, 3, 4, 4)
+    rec[..., 0, 0] = 0.5  # an error in one pixel
+    inside = torch.zeros(1, 16)
+    inside[0, 0] = 1.0
+    plain = refine.face_weighted_recon(rec, x, torch.zeros(1, 16), 4.0)
+    weighted = refine.face_weighted_recon(rec, x, inside, 4.0)
+    assert plain.item() == pytest.approx((0.5 + 0.25) * 3 / 48)
+    assert weighted.item() == pytest.approx(5 * plain.item())
+
+
+def test_refine_decoder_trains_only_the_decoder():
+    from fastface.faceworld import world as fw
+    from fastface.tiny import tiny_vae
+
+    vae = tiny_vae(0, fw.VAE_SIZES)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    losses = refine.refine_decoder(vae, steps=3, lr=1e-3, face_weight=4.0, batch=2, seed=0)
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    after = vae.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
+    assert not any(p.requires_grad for p in vae.parameters()) and not vae.training
