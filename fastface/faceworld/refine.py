@@ -21,6 +21,9 @@ world is used (4-step distilled-style sampling, identity, attention analysis):
 The maps come from the pipeline's own :class:`~fastface.processor.FastFaceAttnProcessor` with an
 observer (the processors are installed for the phase and always restored), so the loss sees
 exactly the maps the probes capture at inference.
+
+After the UNet, :func:`refine_decoder` fine-tunes the autoencoder's decoder with a face-weighted
+reconstruction loss (the encoder, and so the UNet's latent space, stays fixed).
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ sizes), passed through the shipped autoencoder as generated images are. Negative
 scenes, also through the autoencoder: plain backgrounds, "head blobs" (the face crop's pixels
 shuffled in 8/16/24 px blocks: the colours and outline of a head without a face's structure) and
 uniform noise. The default ``small_threshold`` must find the positives at their pasted box while
-the negatives stay at or under 3 of 48 per kind (at -0.25 the autoencoder's rendering of noise
-gives 6); the photo threshold (0.25) misses more wide shots, which is why small images have their own.
+the negatives stay at or under 3 of 48 per kind and 6 of the 480 in all (measured: 3; at -0.25: 9,
+so a looser threshold fails here); the photo threshold (0.25) misses more wide shots, which is why
+small images have their own.
 """
 from __future__ import annotations
 
@@ -102,4 +103,4 @@ def test_small_threshold_rejects_face_free_scenes(round_trip, analyzers):
         for variant, batch in ((name, images), (name + "+autoencoder", round_trip(images))):
             counts[variant] = sum(bool(default.detect(im)) for im in batch)
     print("false detections of", N, counts)
-    assert max(counts.values()) <= 3, counts
+    assert max(counts.values()) <= 3 and sum(counts.values()) <= 6, counts
