@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,8 +242,8 @@ class DlibAnalyzer:
 
     name = "dlib"
     embedding_dim = 128
-    #: the defaults, also part of the backend's model string (results depend on them)
-    SETTINGS = {"upsample": 1, "threshold": 0.25, "small_side": 100, "target_side": 256, "small_threshold": -0.1}
+    #: the constructor's defaults (set below the class), also part of the backend's model string
+    SETTINGS: dict[str, float] = {}
 
     def __init__(self, *, upsample: int = 1, threshold: float = 0.25, small_side: int = 100,
                  target_side: int = 256, small_threshold: float = -0.1):
@@ -289,6 +290,10 @@ class DlibAnalyzer:
             bbox = (float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom()))
             faces.append(Face(bbox, kps, float(score), emb, self.name))
         return faces
+
+
+DlibAnalyzer.SETTINGS = {name: p.default for name, p in inspect.signature(DlibAnalyzer.__init__).parameters.items()
+                         if p.kind is p.KEYWORD_ONLY}
 
 
 # --- scikit-image -----------------------------------------------------------------------

@@ -120,17 +120,13 @@ def report(store: Path) -> None:
 def _photo_threshold_hits(images) -> dict[str, float]:
     """Per run, the share of images with a face at the photo threshold (0.25) instead of the
     small-image one: what the detector's calibration for small images adds."""
-    import io
-
-    from PIL import Image
-
+    from fastface.evaluation.runner import decode_png
     from fastface.faces import DlibAnalyzer
 
     analyzer = DlibAnalyzer(small_threshold=DlibAnalyzer.SETTINGS["threshold"])
     hits: dict[str, list[bool]] = {}
     for run_id, png in images:
-        image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-        hits.setdefault(run_id, []).append(bool(analyzer.detect(image)))
+        hits.setdefault(run_id, []).append(bool(analyzer.detect(decode_png(png))))
     return {run_id: float(np.mean(v)) for run_id, v in hits.items()}
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from fastface.face_align import box_iou
 from fastface.faceworld import scenes
 from fastface.faceworld import world as fw
 
@@ -62,13 +63,6 @@ def analyzers():
     return DlibAnalyzer(), DlibAnalyzer(small_threshold=0.25)
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def test_small_threshold_finds_faces_at_their_box(round_trip, analyzers):
     default, photo_threshold = analyzers
     rng = np.random.default_rng(5)
@@ -79,7 +73,7 @@ def test_small_threshold_finds_faces_at_their_box(round_trip, analyzers):
     for spec, (_, box), image in zip(specs, composed, images):
         for j, analyzer in enumerate((default, photo_threshold)):
             faces = analyzer.detect(image)
-            found[spec.shot][j] += bool(faces) and _iou(faces[0].bbox, box) > 0.3
+            found[spec.shot][j] += bool(faces) and box_iou(faces[0].bbox, box) > 0.3
     close, wide = found[scenes.SHOTS[0]], found[scenes.SHOTS[1]]
     print(f"found at the pasted box (default / photo threshold): close-up {close}, wide {wide} of {N // 2}")
     assert close[0] >= 0.95 * N / 2
