@@ -66,7 +66,9 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "hyper": CheckpointSpec(
         name="hyper", apply="lora", repo="ByteDance/Hyper-SD",
         weight_name="Hyper-SDXL-{steps}{steps_suffix}-lora.safetensors", allowed_steps=(1, 2, 4, 8),
-        scheduler="DDIMScheduler", scheduler_kwargs={"timestep_spacing": "trailing"},
+        # clip_sample False as in SDXL base's scheduler config (DDIM's default True would clip
+        # latent x0 to [-1, 1]); explicit, so that a base config without the key behaves the same
+        scheduler="DDIMScheduler", scheduler_kwargs={"timestep_spacing": "trailing", "clip_sample": False},
         steps=4, resolution=1024, guidance_scale=1.0,
         description="Hyper-SDXL n-step LoRA fused into the base UNet; DDIM, trailing spacing",
     ),

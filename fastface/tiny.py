@@ -39,7 +39,7 @@ import torch
 
 from fastface.checkpoints import BASE_ID, FACEID_FILE, FACEID_ID, IMAGE_ENCODER_ID
 
-TINY_VERSION = 1
+TINY_VERSION = 2  # 2: the base scheduler carries SDXL's full config (clip_sample False)
 TINY_SCALE = 16  # tiny images are resolution // 16 (64 px for SDXL's 1024, 32 px for Turbo's 512)
 CROSS_DIM = 64  # 32 + 32 (two text encoders); a multiple of 64 as the FaceID resampler needs
 TEXT_DIM = 32
@@ -122,15 +122,21 @@ def tiny_vae(seed: int, sizes: dict | None = None):
     )
 
 
+#: SDXL 1.0 base's ``scheduler/scheduler_config.json``. Its DDPM-family keys matter: a DDIM or
+#: LCM scheduler made ``from_config`` of it (Hyper, LCM) reads ``clip_sample`` (default True:
+#: x0 clipped to [-1, 1], which distorts latents) and ``set_alpha_to_one`` from here.
+SDXL_SCHEDULER_CONFIG = {
+    "_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+    "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None, "use_karras_sigmas": False,
+}
+
+
 def base_scheduler(prediction_type: str = "epsilon"):
     from diffusers import EulerDiscreteScheduler
 
-    # SDXL base's scheduler configuration
-    return EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-        steps_offset=1, timestep_spacing="leading", prediction_type=prediction_type,
-        interpolation_type="linear", use_karras_sigmas=False,
-    )
+    return EulerDiscreteScheduler.from_config({**SDXL_SCHEDULER_CONFIG, "prediction_type": prediction_type})
 
 
 def _save_lora(unet: "torch.nn.Module", lora_seed: int, folder: Path, weight_name: str, *, scale: float = 0.1) -> None:

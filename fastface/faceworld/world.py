@@ -48,7 +48,9 @@ def shipped_meta(weights: Path = WEIGHTS_FILE) -> dict:
 
 def default_root(weights: Path = WEIGHTS_FILE) -> Path:
     cache = Path(os.environ.get("FASTFACE_CACHE", Path.home() / ".cache" / "fastface"))
-    return cache / f"face-world-v{FACE_WORLD_VERSION}-{weights_digest(weights)[:12]}"
+    from fastface.tiny import TINY_VERSION
+
+    return cache / f"face-world-v{FACE_WORLD_VERSION}-l{TINY_VERSION}-{weights_digest(weights)[:12]}"
 
 
 def weights_digest(path: Path = WEIGHTS_FILE) -> str:
@@ -111,12 +113,13 @@ def build_face_world(root: str | os.PathLike | None = None, *, weights: str | os
     """Write the trained face world (``weights``: the shipped file, or another training's output)
     in the Hub layouts under ``root`` (default: a cache folder named after the weights' digest)
     and return ``root``. Idempotent: a complete world of the same weights is reused."""
-    from fastface.tiny import build_tiny_world
+    from fastface.tiny import TINY_VERSION, build_tiny_world
 
     weights = Path(weights)
     meta = shipped_meta(weights)
     root = Path(root) if root is not None else default_root(weights)
-    marker = {"world": "face", "version": FACE_WORLD_VERSION, "weights_sha256": weights_digest(weights)}
+    marker = {"world": "face", "version": FACE_WORLD_VERSION, "layout": TINY_VERSION,
+              "weights_sha256": weights_digest(weights)}
     if (root / "tiny_world.json").is_file() and not force:
         if json.loads((root / "tiny_world.json").read_text()) == marker:
             return root
