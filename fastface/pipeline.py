@@ -53,7 +53,7 @@ class GenerationResult:
     unet_rows: int = 0
     seconds: float = 0.0
     unet_seconds: float = 0.0
-    latents: object = None  # torch.Tensor: the final latents (CPU, float32), before decoding
+    latents: object = None  # torch.Tensor: the final latents before decoding (on the pipeline's device and dtype)
 
 
 class FastFacePipeline:
@@ -206,7 +206,7 @@ class FastFacePipeline:
         finally:
             proj.clip_embeds = None
             ctx.observers = []
-        result.latents = latents.detach().to("cpu", torch.float32)
+        result.latents = latents.detach()
         result.image = self.decode(latents)
         result.seconds = time.perf_counter() - start
         return result
