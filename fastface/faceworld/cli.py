@@ -16,9 +16,12 @@ def add_face_world(sub) -> None:
                                  "(default: the package's fastface/faceworld/weights/)")
     p.add_argument("--workdir", default="runs/face-world-train",
                    help="with --train: checkpoints, loss log; an interrupted run resumes from here")
-    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 4200, as shipped)")
+    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 5400, as shipped)")
     p.add_argument("--refine-from", type=int,
                    help="with --train: the step where the refinement phase starts (default 3000)")
+    p.add_argument("--fixed-pose-from", type=int,
+                   help="with --train: the step from which faces are no longer mirrored at random and the "
+                        "learning rate restarts (default 4200; at or above --unet-steps: never)")
     p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
     p.add_argument("--decoder-steps", type=int,
                    help="with --train: decoder fine-tuning steps after the UNet (default 1000; 0 skips)")
@@ -45,6 +48,8 @@ def cmd_face_world(args) -> int:
         settings = replace(settings, unet_steps=args.unet_steps)
     if args.refine_from is not None:
         settings = replace(settings, refine_from=args.refine_from)
+    if args.fixed_pose_from is not None:
+        settings = replace(settings, fixed_pose_from=args.fixed_pose_from)
     if args.ae_steps is not None:
         settings = replace(settings, ae_steps=args.ae_steps)
     if args.decoder_steps is not None:

@@ -135,15 +135,17 @@ def _resize(img: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR)).astype(np.float32)
 
 
-def compose(spec: SceneSpec, rng: np.random.Generator, *,
-            crop: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def compose(spec: SceneSpec, rng: np.random.Generator, *, crop: np.ndarray | None = None,
+            flip: bool = True) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """One scene (uint8 [64, 64, 3]) and the pasted face box (x0, y0, x1, y1) in pixels.
-    ``crop`` replaces the identity's face crop ([CROP, CROP, 3] uint8; e.g. a negative example)."""
+    ``crop`` replaces the identity's face crop ([CROP, CROP, 3] uint8; e.g. a negative example).
+    ``flip``: mirror the face at random (half of the scenes); False keeps every face as in its
+    photo (the same draws are made, so the rest of the scene is the same)."""
     face_crop = identities()[spec.identity].crop if crop is None else crop
     img = _background(rng, spec.colour, spec.texture)
     lo, hi = PASTE[spec.shot]
     side = int(rng.integers(lo, hi + 1))
-    crop = face_crop[:, ::-1] if rng.random() < 0.5 else face_crop
+    crop = face_crop[:, ::-1] if rng.random() < 0.5 and flip else face_crop
     crop = _resize(np.ascontiguousarray(crop), side) * rng.uniform(0.85, 1.15)
     if spec.shot == SHOTS[0]:
         cx = SIZE / 2 + rng.uniform(-4, 4)
@@ -182,9 +184,10 @@ def batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[SceneSpec]
     return imgs, specs
 
 
-def batch_with_boxes(rng: np.random.Generator, n: int):
-    """As :func:`batch` (the same draws from ``rng``), plus each scene's face box in pixels."""
+def batch_with_boxes(rng: np.random.Generator, n: int, *, flip: bool = True):
+    """As :func:`batch` (the same draws from ``rng``), plus each scene's face box in pixels;
+    ``flip`` as in :func:`compose`."""
     specs = [random_spec(rng, len(identities())) for _ in range(n)]
-    composed = [compose(s, rng) for s in specs]
+    composed = [compose(s, rng, flip=flip) for s in specs]
     imgs = np.stack([c[0] for c in composed]).astype(np.float32) / 127.5 - 1.0
     return imgs.transpose(0, 3, 1, 2), specs, [c[1] for c in composed]

@@ -35,6 +35,29 @@ def test_compose_is_deterministic_and_the_box_tracks_the_shot():
     assert close > 2 * wide  # measured: 0.34 vs 0.13
 
 
+def test_flip_false_keeps_every_face_as_in_its_photo():
+    """An asymmetric crop (bright left half, dark right half): mirrored scenes put the dark half
+    on the left. With ``flip=False`` none does, and the rest of the scene is unchanged."""
+    crop = np.zeros((scenes.CROP, scenes.CROP, 3), np.uint8)
+    crop[:, : scenes.CROP // 2] = 250
+    spec = scenes.SceneSpec(0, scenes.SHOTS[0], "gray", "plain")
+
+    def left_brighter(img, box):
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cx = (x0 + x1) // 2
+        return img[y0:y1, x0:cx].mean() > img[y0:y1, cx:x1].mean()
+
+    kept, mirrored = [], []
+    for seed in range(24):
+        a, box_a = scenes.compose(spec, np.random.default_rng(seed), crop=crop, flip=False)
+        b, box_b = scenes.compose(spec, np.random.default_rng(seed), crop=crop)
+        assert box_a == box_b  # the same draws: only the mirroring differs
+        kept.append(left_brighter(a, box_a))
+        mirrored.append(not left_brighter(b, box_b))
+    assert all(kept)
+    assert 4 <= sum(mirrored) <= 20  # the control: about half of the default scenes are mirrored
+
+
 def test_background_colour_follows_the_prompt():
     rng = np.random.default_rng(1)
     img, _ = scenes.compose(scenes.SceneSpec(2, scenes.SHOTS[0], "blue", "plain"), rng)
