@@ -59,8 +59,8 @@ def test_loading_is_deterministic(face_pipe, references):
 def test_backgrounds_have_the_prompted_colour(face_pipe, references):
     """The prompt's background colour comes out (top corners, where no head is): the mean corner
     colour is nearest to the prompted one of the eight named colours, and within 50 RGB levels of
-    it (training scenes vary it by 0.85-1.1x). Measured on the shipped weights: at most 36 (41 with the 4,200-step ones)
-    (yellow comes out darker). A DDIM scheduler that clips latent x0 (DDIM's default
+    it (training scenes vary it by 0.85-1.1x). Measured on the shipped weights: at most 36 (41 with
+    the 4,200-step ones; yellow comes out darker). A DDIM scheduler that clips latent x0 (DDIM's default
     ``clip_sample``) failed this: blue came out (110, 22, 133), nearest to purple, 108 away."""
     from fastface.config import load_preset
 

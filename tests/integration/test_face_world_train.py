@@ -22,7 +22,8 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path):
     first = weights["unet"]["conv_in.weight"].clone()
     # resume: two more steps continue from the checkpoint (the autoencoder is not retrained),
     # in the refinement phase from step 3 on (and the fixed-pose phase), then the decoder is fine-tuned
-    assert main(args + ["--unet-steps", "4", "--refine-from", "3", "--fixed-pose-from", "3", "--decoder-steps", "2"]) == 0
+    assert main(args + ["--unet-steps", "4", "--refine-from", "3", "--fixed-pose-from", "3",
+                        "--decoder-steps", "2"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
     assert meta["training"]["unet_steps_done"] == 4 and meta["training"]["fixed_pose_from"] == 3
     assert not torch.equal(fw.load_weights(out / "face_world.safetensors")["unet"]["conv_in.weight"], first)
