@@ -16,12 +16,12 @@ def add_face_world(sub) -> None:
                                  "(default: the package's fastface/faceworld/weights/)")
     p.add_argument("--workdir", default="runs/face-world-train",
                    help="with --train: checkpoints, loss log; an interrupted run resumes from here")
-    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 5400, as shipped)")
+    p.add_argument("--unet-steps", type=int, help="with --train: UNet steps (default 4800, as shipped)")
     p.add_argument("--refine-from", type=int,
                    help="with --train: the step where the refinement phase starts (default 3000)")
-    p.add_argument("--fixed-pose-from", type=int,
-                   help="with --train: the step from which faces are no longer mirrored at random and the "
-                        "learning rate restarts (default 4200; at or above --unet-steps: never)")
+    p.add_argument("--mirror-faces", action="store_true",
+                   help="with --train: mirror the faces of half of the scenes at random (default: never; "
+                        "a condition that does not say which way a face looks makes few-step samples blend both)")
     p.add_argument("--ae-steps", type=int, help="with --train: autoencoder steps (default 700)")
     p.add_argument("--decoder-steps", type=int,
                    help="with --train: decoder fine-tuning steps after the UNet (default 1000; 0 skips)")
@@ -43,13 +43,12 @@ def cmd_face_world(args) -> int:
 
     from fastface.faceworld.train import TrainSettings, train
 
-    settings = TrainSettings(seed=args.seed, threads=args.threads, max_minutes=args.max_minutes)
+    settings = TrainSettings(seed=args.seed, threads=args.threads, max_minutes=args.max_minutes,
+                             mirror_faces=args.mirror_faces)
     if args.unet_steps is not None:
         settings = replace(settings, unet_steps=args.unet_steps)
     if args.refine_from is not None:
         settings = replace(settings, refine_from=args.refine_from)
-    if args.fixed_pose_from is not None:
-        settings = replace(settings, fixed_pose_from=args.fixed_pose_from)
     if args.ae_steps is not None:
         settings = replace(settings, ae_steps=args.ae_steps)
     if args.decoder_steps is not None:

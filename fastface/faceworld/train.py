@@ -15,11 +15,9 @@
 
 From step ``refine_from`` on, training refines (:mod:`fastface.faceworld.refine`): timesteps
 near the 4-step samplers', a face-weighted loss, an attention-localisation loss on the ID
-tokens and a cosine learning-rate decay. From step ``fixed_pose_from`` on (the fixed-pose phase), the
-faces are no longer mirrored at random and the learning rate restarts: a world whose identities
-each come from one photo then draws each face in its photo's orientation instead of a blend of
-the face and its mirror image (what a few-step sampler makes of a condition that does not say
-which of the two to draw). After the UNet, the autoencoder's decoder is fine-tuned
+tokens and a cosine learning-rate decay. Faces are never mirrored (``mirror_faces=False``): each
+identity comes from one photo, and a condition that does not say which way a face looks makes a
+few-step sampler draw a blend of the face and its mirror image. After the UNet, the autoencoder's decoder is fine-tuned
 with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`; the encoder, and so
 the UNet's latent space, stays fixed).
 
@@ -47,7 +45,7 @@ from fastface.faceworld import world as fw
 class TrainSettings:
     seed: int = 0
     ae_steps: int = 700
-    unet_steps: int = 5400
+    unet_steps: int = 4800
     batch: int = 16
     lr: float = 4e-4
     ae_lr: float = 1e-3
@@ -65,10 +63,8 @@ class TrainSettings:
     face_weight: float = 2.0
     loc_weight: float = 0.05
     sampler_t_share: float = 0.5
-    # fixed-pose phase (steps >= fixed_pose_from): faces are no longer mirrored at random, and the
-    # learning rate restarts (a cosine from fixed_pose_lr); see learning_rate and _train_step
-    fixed_pose_from: int = 4200
-    fixed_pose_lr: float = 2e-4
+    # mirror the pasted faces at random (half of the scenes); False draws every face as in its photo
+    mirror_faces: bool = False
     # after the UNet: decoder fine-tuning (see fastface.faceworld.refine.refine_decoder); 0 skips it
     dec_steps: int = 1000
     dec_lr: float = 3e-4
@@ -85,13 +81,6 @@ class TrainSettings:
         if self.refine_from < 0 or not 0 <= self.sampler_t_share <= 1 or self.face_weight < 0 or self.loc_weight < 0:
             raise ValueError("TrainSettings: refine_from, face_weight, loc_weight must be >= 0 and "
                              "sampler_t_share in [0, 1]")
-        if self.fixed_pose_from < self.refine_from or self.fixed_pose_lr <= 0:
-            raise ValueError("TrainSettings: fixed_pose_from must be >= refine_from and fixed_pose_lr > 0")
-
-    @property
-    def fixed_pose_phase(self) -> bool:
-        """Whether the last UNet steps train on unmirrored faces (fixed_pose_from < unet_steps)."""
-        return self.fixed_pose_from < self.unet_steps
 
 
 def _progress(total: int, desc: str, initial: int = 0):
@@ -223,7 +212,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
                 collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (side, side)))
                 _check_ema_order(modules, ema)
             loss, loc = _train_step(s, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
-                                    collector if refining else None, context, flip=step < s.fixed_pose_from)
+                                    collector if refining else None, context, flip=s.mirror_faces)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -262,14 +251,9 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
 
 
 def learning_rate(s: TrainSettings, step: int) -> float:
-    """Warm-up then constant; from ``refine_from`` a cosine to ``refine_lr_floor * lr`` at the end
-    of the refinement; in the fixed-pose phase a second cosine from ``fixed_pose_lr`` to
-    ``refine_lr_floor * fixed_pose_lr`` at the last step."""
-    if s.fixed_pose_phase and step >= s.fixed_pose_from:
-        return refine.cosine_lr(s.fixed_pose_lr, s.refine_lr_floor, step, s.fixed_pose_from, s.unet_steps)
+    """Warm-up then constant; from ``refine_from`` a cosine to ``refine_lr_floor * lr`` at the last step."""
     if step >= s.refine_from:
-        end = s.fixed_pose_from if s.fixed_pose_phase else s.unet_steps
-        return refine.cosine_lr(s.lr, s.refine_lr_floor, step, s.refine_from, end)
+        return refine.cosine_lr(s.lr, s.refine_lr_floor, step, s.refine_from, s.unet_steps)
     return s.lr * min(1.0, (step + 1) / s.warmup)
 
 
@@ -283,7 +267,7 @@ def _check_ema_order(modules, ema) -> None:
 def _train_step(s: TrainSettings, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
                 collector, context, flip: bool = True):
     """One batch: the loss (with its graph) and the localisation term's value (0 before refining).
-    ``flip``: faces mirrored at random (before the fixed-pose phase)."""
+    ``flip``: faces mirrored at random (``TrainSettings.mirror_faces``)."""
     x, specs, boxes = scenes.batch_with_boxes(rng, s.batch, flip=flip)  # the draws of scenes.batch, plus the boxes
     n = len(specs)
     keep_text = rng.random(n) >= s.drop_text
@@ -338,7 +322,7 @@ def train_decoder(s: TrainSettings, vae, workdir: Path, minutes: float) -> float
     started = time.time()
     bar = _progress(s.dec_steps, "decoder")
     losses = refine.refine_decoder(vae, steps=s.dec_steps, lr=s.dec_lr, face_weight=s.dec_face_weight, batch=s.batch,
-                                   seed=s.seed + 5, progress=bar)
+                                   seed=s.seed + 5, progress=bar, flip=s.mirror_faces)
     bar.close()
     phase = (time.time() - started) / 60
     total = minutes + phase

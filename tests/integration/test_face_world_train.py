@@ -8,24 +8,34 @@ import json
 import torch
 
 
-def test_train_exports_a_world_that_reloads_and_resumes(tmp_path):
+def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, monkeypatch):
     from fastface.cli import main
+    from fastface.faceworld import scenes
     from fastface.faceworld import world as fw
+
+    calls = []  # the ``flip`` of every batch of scenes drawn (None: not given, as the autoencoder's)
+    draw = scenes.batch_with_boxes
+    monkeypatch.setattr(scenes, "batch_with_boxes", lambda rng, n, **kw: calls.append(kw.get("flip")) or draw(rng, n, **kw))
+
+    def flips():  # those of the UNet and decoder phases
+        return [f for f in calls if f is not None]
 
     work, out = tmp_path / "work", tmp_path / "out"
     args = ["face-world", "--train", "--workdir", str(work), "--out", str(out), "--ae-steps", "2", "--threads", "1"]
     assert main(args + ["--unet-steps", "2", "--decoder-steps", "0"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
     assert meta["training"]["unet_steps_done"] == 2 and meta["prediction_type"] == "v_prediction"
+    assert flips() == [False, False] and meta["training"]["mirror_faces"] is False  # the default: never mirrored
     weights = fw.load_weights(out / "face_world.safetensors")
     assert set(weights) == set(fw.PARTS) | {"faceid"} and weights["faceid"]["ip_adapter"]
     first = weights["unet"]["conv_in.weight"].clone()
     # resume: two more steps continue from the checkpoint (the autoencoder is not retrained),
-    # in the refinement phase from step 3 on (and the fixed-pose phase), then the decoder is fine-tuned
-    assert main(args + ["--unet-steps", "4", "--refine-from", "3", "--fixed-pose-from", "3",
-                        "--decoder-steps", "2"]) == 0
+    # in the refinement phase from step 3 on, then the decoder is fine-tuned; --mirror-faces mirrors
+    # faces at random in both phases
+    assert main(args + ["--unet-steps", "4", "--refine-from", "3", "--mirror-faces", "--decoder-steps", "2"]) == 0
     meta = json.loads((out / "face_world.json").read_text())
-    assert meta["training"]["unet_steps_done"] == 4 and meta["training"]["fixed_pose_from"] == 3
+    assert meta["training"]["unet_steps_done"] == 4 and meta["training"]["mirror_faces"] is True
+    assert flips() == [False, False, True, True, True, True]
     assert not torch.equal(fw.load_weights(out / "face_world.safetensors")["unet"]["conv_in.weight"], first)
     lines = [json.loads(line) for line in (work / "loss.log").read_text().splitlines()]
     records = [r for r in lines if "step" in r]

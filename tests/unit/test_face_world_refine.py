@@ -109,21 +109,16 @@ def test_learning_rate_warms_up_then_decays_in_the_refinement():
     assert learning_rate(s, 4200) == pytest.approx(4e-5)  # its floor: 0.1 x lr
 
 
-def test_the_fixed_pose_phase_restarts_the_learning_rate_and_keeps_the_steps_before_it():
+def test_the_shipped_recipe_never_mirrors_faces_and_decays_the_learning_rate_once():
     from fastface.faceworld.train import TrainSettings, learning_rate
 
-    shipped = TrainSettings()  # 5400 steps, the fixed-pose phase from 4200
-    without = TrainSettings(unet_steps=4200)  # the same recipe stopped before the phase
-    assert shipped.fixed_pose_phase and not without.fixed_pose_phase
-    # the first 4200 steps are those of the shorter recipe: a checkpoint of either resumes the other
-    for step in (0, 150, 2999, 3000, 3600, 4199):
-        assert learning_rate(shipped, step) == pytest.approx(learning_rate(without, step), rel=1e-12)
-    assert learning_rate(shipped, 4199) < 4.1e-5
-    assert learning_rate(shipped, 4200) == pytest.approx(shipped.fixed_pose_lr)  # the restart
-    assert learning_rate(shipped, 4800) == pytest.approx(0.55 * shipped.fixed_pose_lr)
-    assert learning_rate(shipped, 5400) == pytest.approx(0.1 * shipped.fixed_pose_lr)
-    with pytest.raises(ValueError, match="fixed_pose_from"):
-        TrainSettings(refine_from=3000, fixed_pose_from=2000)
+    shipped = TrainSettings()  # 4800 steps, refinement from 3000
+    assert not shipped.mirror_faces and shipped.unet_steps == 4800
+    assert learning_rate(shipped, 2999) == pytest.approx(shipped.lr)
+    assert learning_rate(shipped, 3900) == pytest.approx(0.55 * shipped.lr)  # half way down
+    assert learning_rate(shipped, 4799) == pytest.approx(0.1 * shipped.lr, rel=1e-3)
+    rates = [learning_rate(shipped, k) for k in range(3000, 4800, 50)]
+    assert all(x > y for x, y in zip(rates, rates[1:]))  # no restart
 
 
 def test_face_weighted_recon_counts_the_face_pixels_more():
