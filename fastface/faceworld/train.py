@@ -17,8 +17,8 @@ From step ``refine_from`` on, training refines (:mod:`fastface.faceworld.refine`
 near the 4-step samplers', a face-weighted loss, an attention-localisation loss on the ID
 tokens and a cosine learning-rate decay. Faces are never mirrored (``mirror_faces=False``): each
 identity comes from one photo, and a condition that does not say which way a face looks makes a
-few-step sampler draw a blend of the face and its mirror image. After the UNet, the autoencoder's decoder is fine-tuned
-with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`; the encoder, and so
+few-step sampler draw a blend of the face and its mirror image. After the UNet, the autoencoder's
+decoder is fine-tuned with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`; the encoder, and so
 the UNet's latent space, stays fixed).
 
 Everything is seeded; on the same machine and thread count two runs give the same weights.

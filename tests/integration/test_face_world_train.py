@@ -15,7 +15,12 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, monkeypatch):
 
     calls = []  # the ``flip`` of every batch of scenes drawn (None: not given, as the autoencoder's)
     draw = scenes.batch_with_boxes
-    monkeypatch.setattr(scenes, "batch_with_boxes", lambda rng, n, **kw: calls.append(kw.get("flip")) or draw(rng, n, **kw))
+
+    def spy(rng, n, **kw):
+        calls.append(kw.get("flip"))
+        return draw(rng, n, **kw)
+
+    monkeypatch.setattr(scenes, "batch_with_boxes", spy)
 
     def flips():  # those of the UNet and decoder phases
         return [f for f in calls if f is not None]
