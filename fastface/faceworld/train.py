@@ -18,8 +18,8 @@ near the 4-step samplers', a face-weighted loss, an attention-localisation loss 
 tokens and a cosine learning-rate decay. Faces are never mirrored (``mirror_faces=False``): each
 identity comes from one photo, and a condition that does not say which way a face looks makes a
 few-step sampler draw a blend of the face and its mirror image. After the UNet, the autoencoder's
-decoder is fine-tuned with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`; the encoder, and so
-the UNet's latent space, stays fixed).
+decoder is fine-tuned with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`;
+the encoder, and so the UNet's latent space, stays fixed).
 
 Everything is seeded; on the same machine and thread count two runs give the same weights.
 Checkpoints in ``workdir`` let an interrupted run resume.
@@ -212,7 +212,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
                 collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (side, side)))
                 _check_ema_order(modules, ema)
             loss, loc = _train_step(s, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
-                                    collector if refining else None, context, flip=s.mirror_faces)
+                                    collector if refining else None, context)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -265,10 +265,9 @@ def _check_ema_order(modules, ema) -> None:
 
 
 def _train_step(s: TrainSettings, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
-                collector, context, flip: bool = True):
-    """One batch: the loss (with its graph) and the localisation term's value (0 before refining).
-    ``flip``: faces mirrored at random (``TrainSettings.mirror_faces``)."""
-    x, specs, boxes = scenes.batch_with_boxes(rng, s.batch, flip=flip)  # the draws of scenes.batch, plus the boxes
+                collector, context):
+    """One batch: the loss (with its graph) and the localisation term's value (0 before refining)."""
+    x, specs, boxes = scenes.batch_with_boxes(rng, s.batch, flip=s.mirror_faces)  # the draws of scenes.batch, plus the boxes
     n = len(specs)
     keep_text = rng.random(n) >= s.drop_text
     keep_id = rng.random(n) >= s.drop_id
