@@ -143,12 +143,13 @@ def face_weighted_recon(rec: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, 
 
 
 def refine_decoder(vae, *, steps: int, lr: float, face_weight: float, batch: int, seed: int, progress=None,
-                   flip: bool = True) -> list[float]:
+                   flip: bool = True, geometry: str = "final") -> list[float]:
     """Fine-tune the autoencoder's decoder (and ``post_quant_conv``) on fresh scenes with the
     face-weighted reconstruction loss; the encoder stays frozen, so the latent space the UNet was
     trained in is unchanged (as Stable Diffusion's ft-MSE VAE was made). Small faces of wide
     shots come out sharper. Learning rate: cosine from ``lr`` to ``lr / 10``. ``flip``: faces
-    mirrored at random (as in :func:`fastface.faceworld.scenes.compose`). Returns the losses."""
+    mirrored at random and ``geometry`` the face sizes (as in :func:`fastface.faceworld.scenes.compose`).
+    Returns the losses."""
     from fastface.faceworld import scenes
 
     rng = np.random.default_rng(seed)
@@ -162,7 +163,7 @@ def refine_decoder(vae, *, steps: int, lr: float, face_weight: float, batch: int
     losses = []
     try:
         for step in range(steps):
-            x, _, boxes = scenes.batch_with_boxes(rng, batch, flip=flip)
+            x, _, boxes = scenes.batch_with_boxes(rng, batch, flip=flip, geometry=geometry)
             x = torch.from_numpy(x)
             with torch.no_grad():
                 z = vae.encode(x).latent_dist.sample(gen)

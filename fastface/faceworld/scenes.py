@@ -6,9 +6,14 @@ insightface's Tom Hanks test crop and the six faces of its ``t1.jpg`` group phot
 out around its dlib face box (a square 2x the box, feathered by an elliptical mask) and pasted
 into a 64x64 scene:
 
-- ``close-up``: the head fills the frame (face box ~ 35-40 px of 64);
-- ``wide``: a smaller head (face box ~ 21-24 px) with shoulders, anywhere in the upper frame;
+- ``close-up``: the head fills the frame (face box ~ 42-48 px of 64);
+- ``wide``: a smaller head (face box ~ 26-29 px) with shoulders, anywhere in the upper frame;
 - background colour (8 named colours) and texture (plain / striped / dotted) named in the prompt.
+
+Those are the world's sizes (``geometry="final"``, the default): what it generates, what its last
+training stage draws and what the face detector is calibrated on. Its first training stage draws
+smaller faces (``geometry="first"``: face boxes 35-40 and 21-24 px); see
+:mod:`fastface.faceworld.train`.
 
 The prompt says the shot, colour and texture; the ID embedding says who it is. Everything is
 a pure function of a ``numpy.random.Generator``, so a training run is reproducible from its seed.
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SIZE = 64
-CROP = 96  # stored crop side (pasted sizes are <= 66 px)
+CROP = 96  # stored crop side (pasted sizes are <= 96 px)
 SHOTS = ("close-up portrait", "wide shot")
 COLOURS = {
     "red": (200, 40, 40), "green": (40, 150, 60), "blue": (40, 70, 200), "yellow": (230, 210, 50),
@@ -31,8 +36,12 @@ TEXTURES = ("plain", "striped", "dotted")
 # crop side / face box side and the crop's upward shift (hair above the brows), in box units
 CROP_PER_BOX = 2.0
 CENTRE_SHIFT = 0.12
-# pasted crop side per shot: close-up 70-80 px (face box 35-40), wide 42-48 px (face box 21-24)
-PASTE = {SHOTS[0]: (70, 80), SHOTS[1]: (42, 48)}
+# pasted crop side per shot, in px (the face box is half of it), per geometry: "first" (face boxes
+# close-up 35-40, wide 21-24) for the first training stage, "final" (close-up 42-48, wide 26-29) for
+# the last stage and everything after training (the world's own scenes)
+PASTE = {"first": {SHOTS[0]: (70, 80), SHOTS[1]: (42, 48)},
+         "final": {SHOTS[0]: (84, 96), SHOTS[1]: (52, 58)}}
+GEOMETRIES = tuple(PASTE)
 
 
 @dataclass(frozen=True)
@@ -135,15 +144,22 @@ def _resize(img: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR)).astype(np.float32)
 
 
+def _paste_sizes(geometry: str) -> dict[str, tuple[int, int]]:
+    if geometry not in PASTE:
+        raise ValueError(f"scene geometry {geometry!r}: choose one of {', '.join(GEOMETRIES)}")
+    return PASTE[geometry]
+
+
 def compose(spec: SceneSpec, rng: np.random.Generator, *, crop: np.ndarray | None = None,
-            flip: bool = True) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+            flip: bool = True, geometry: str = "final") -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """One scene (uint8 [64, 64, 3]) and the pasted face box (x0, y0, x1, y1) in pixels.
     ``crop`` replaces the identity's face crop ([CROP, CROP, 3] uint8; e.g. a negative example).
     ``flip``: mirror the face at random (half of the scenes); False keeps every face as in its
-    photo (the same draws are made, so the rest of the scene is the same)."""
+    photo (the same draws are made, so the rest of the scene is the same). ``geometry``: the
+    face sizes, a key of :data:`PASTE` (the same draws are made for each)."""
     face_crop = identities()[spec.identity].crop if crop is None else crop
+    lo, hi = _paste_sizes(geometry)[spec.shot]
     img = _background(rng, spec.colour, spec.texture)
-    lo, hi = PASTE[spec.shot]
     side = int(rng.integers(lo, hi + 1))
     crop = face_crop[:, ::-1] if rng.random() < 0.5 and flip else face_crop
     crop = _resize(np.ascontiguousarray(crop), side) * rng.uniform(0.85, 1.15)
@@ -178,16 +194,17 @@ def random_spec(rng: np.random.Generator, n_identities: int) -> SceneSpec:
                      list(COLOURS)[int(rng.integers(len(COLOURS)))], TEXTURES[int(rng.integers(len(TEXTURES)))])
 
 
-def batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[SceneSpec]]:
+def batch(rng: np.random.Generator, n: int, *, geometry: str = "final") -> tuple[np.ndarray, list[SceneSpec]]:
     """``n`` random scenes as float32 [n, 3, 64, 64] in [-1, 1] and their specs."""
-    imgs, specs, _ = batch_with_boxes(rng, n)
+    imgs, specs, _ = batch_with_boxes(rng, n, geometry=geometry)
     return imgs, specs
 
 
-def batch_with_boxes(rng: np.random.Generator, n: int, *, flip: bool = True):
+def batch_with_boxes(rng: np.random.Generator, n: int, *, flip: bool = True, geometry: str = "final"):
     """As :func:`batch` (the same draws from ``rng``), plus each scene's face box in pixels;
-    ``flip`` as in :func:`compose`."""
+    ``flip`` and ``geometry`` as in :func:`compose`."""
+    _paste_sizes(geometry)  # a wrong name fails before any draw
     specs = [random_spec(rng, len(identities())) for _ in range(n)]
-    composed = [compose(s, rng, flip=flip) for s in specs]
+    composed = [compose(s, rng, flip=flip, geometry=geometry) for s in specs]
     imgs = np.stack([c[0] for c in composed]).astype(np.float32) / 127.5 - 1.0
     return imgs.transpose(0, 3, 1, 2), specs, [c[1] for c in composed]

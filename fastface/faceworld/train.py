@@ -21,6 +21,9 @@ few-step sampler draw a blend of the face and its mirror image. After the UNet, 
 decoder is fine-tuned with a face-weighted loss (:func:`fastface.faceworld.refine.refine_decoder`;
 the encoder, and so the UNet's latent space, stays fixed).
 
+These phases are stage 1 of the recipe, on the smaller faces of scene geometry ``"first"``;
+stage 2 (:mod:`fastface.faceworld.stages`) trains its export on the world's final, larger faces.
+
 Everything is seeded; on the same machine and thread count two runs give the same weights.
 Checkpoints in ``workdir`` let an interrupted run resume.
 """
@@ -69,6 +72,10 @@ class TrainSettings:
     dec_steps: int = 1000
     dec_lr: float = 3e-4
     dec_face_weight: float = 4.0
+    # stage 2 (see train_stage2): the final, larger faces; 0 UNet steps: stage 1 is the whole recipe
+    stage2_unet_steps: int = 2000
+    stage2_lr: float = 1.5e-4
+    stage2_decoder_steps: int = 500
 
     def __post_init__(self):
         for name in ("ae_steps", "unet_steps", "batch", "threads", "checkpoint_every"):
@@ -78,6 +85,9 @@ class TrainSettings:
             raise ValueError("TrainSettings.drop_text/drop_id must be in [0, 1)")
         if self.dec_steps < 0 or self.dec_lr <= 0 or self.dec_face_weight < 0:
             raise ValueError("TrainSettings: dec_steps and dec_face_weight must be >= 0 and dec_lr > 0")
+        if self.stage2_unet_steps < 0 or self.stage2_decoder_steps < 0 or self.stage2_lr <= 0:
+            raise ValueError("TrainSettings: stage2_unet_steps and stage2_decoder_steps must be >= 0 and "
+                             "stage2_lr > 0")
         if self.refine_from < 0 or not 0 <= self.sampler_t_share <= 1 or self.face_weight < 0 or self.loc_weight < 0:
             raise ValueError("TrainSettings: refine_from, face_weight, loc_weight must be >= 0 and "
                              "sampler_t_share in [0, 1]")
@@ -87,6 +97,9 @@ def _progress(total: int, desc: str, initial: int = 0):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True)
+
+
+FIRST, FINAL = "first", "final"  # the scene geometries of stage 1 and stage 2 (scenes.PASTE)
 
 
 # --- 1. autoencoder -------------------------------------------------------------------------
@@ -104,7 +117,7 @@ def train_autoencoder(s: TrainSettings, workdir: Path):
     opt = torch.optim.AdamW(vae.parameters(), lr=s.ae_lr, weight_decay=0.0)
     bar = _progress(s.ae_steps, "autoencoder")
     for step in range(s.ae_steps):
-        x = torch.from_numpy(scenes.batch(rng, s.batch)[0])
+        x = torch.from_numpy(scenes.batch(rng, s.batch, geometry=FIRST)[0])
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         kl = post.kl().mean() / x[0].numel()
@@ -118,7 +131,7 @@ def train_autoencoder(s: TrainSettings, workdir: Path):
         bar.set_postfix(loss=f"{loss.item():.4f}")
     bar.close()
     with torch.no_grad():
-        x = torch.from_numpy(scenes.batch(np.random.default_rng(s.seed + 2), 256)[0])
+        x = torch.from_numpy(scenes.batch(np.random.default_rng(s.seed + 2), 256, geometry=FIRST)[0])
         scaling = float(1.0 / vae.encode(x).latent_dist.mean.std())
     torch.save({"vae": vae.state_dict(), "scaling": scaling}, path)
     return vae, scaling
@@ -165,7 +178,8 @@ def _trainables(pipe) -> list[torch.nn.Module]:
     return [pipe.unet, pipe.text_encoder, pipe.text_encoder_2]
 
 
-def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
+def train_unet(s: TrainSettings, fp, workdir: Path, started: float, geometry: str = FIRST,
+               label: str = "unet + adapter"):
     from diffusers import DDPMScheduler
 
     pipe = fp.pipe
@@ -198,7 +212,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
         gen.set_state(state["gen"])
         start = state["step"]
         prior_minutes = state.get("minutes", _logged_minutes(workdir))
-    bar = _progress(s.unet_steps, "unet + adapter", initial=start)
+    bar = _progress(s.unet_steps, label, initial=start)
     losses: list[float] = []
     locs: list[float] = []
     done = start
@@ -212,7 +226,7 @@ def train_unet(s: TrainSettings, fp, workdir: Path, started: float):
                 collector, context = phases.enter_context(refine.collecting_maps(pipe.unet, (side, side)))
                 _check_ema_order(modules, ema)
             loss, loc = _train_step(s, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
-                                    collector if refining else None, context)
+                                    collector if refining else None, context, geometry)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -265,9 +279,10 @@ def _check_ema_order(modules, ema) -> None:
 
 
 def _train_step(s: TrainSettings, pipe, proj, sched, rng, gen, embeds, clips, clip_neg, time_ids,
-                collector, context):
+                collector, context, geometry: str):
     """One batch: the loss (with its graph) and the localisation term's value (0 before refining)."""
-    x, specs, boxes = scenes.batch_with_boxes(rng, s.batch, flip=s.mirror_faces)  # the draws of scenes.batch, plus the boxes
+    # the draws of scenes.batch, plus the boxes
+    x, specs, boxes = scenes.batch_with_boxes(rng, s.batch, flip=s.mirror_faces, geometry=geometry)
     n = len(specs)
     keep_text = rng.random(n) >= s.drop_text
     keep_id = rng.random(n) >= s.drop_id
@@ -308,7 +323,7 @@ def _logged_minutes(workdir: Path) -> float:
 
 
 # --- 4. the decoder -------------------------------------------------------------------------
-def train_decoder(s: TrainSettings, vae, workdir: Path, minutes: float) -> float:
+def train_decoder(s: TrainSettings, vae, workdir: Path, minutes: float, geometry: str = FIRST) -> float:
     """Fine-tune ``vae``'s decoder in place (or load the finished result from ``workdir``); returns
     the total training minutes including this phase."""
     path = workdir / "vae_decoder.pt"
@@ -319,9 +334,9 @@ def train_decoder(s: TrainSettings, vae, workdir: Path, minutes: float) -> float
     if s.dec_steps == 0:
         return minutes
     started = time.time()
-    bar = _progress(s.dec_steps, "decoder")
+    bar = _progress(s.dec_steps, "decoder" if geometry == FIRST else "stage 2: decoder")
     losses = refine.refine_decoder(vae, steps=s.dec_steps, lr=s.dec_lr, face_weight=s.dec_face_weight, batch=s.batch,
-                                   seed=s.seed + 5, progress=bar, flip=s.mirror_faces)
+                                   seed=s.seed + 5, progress=bar, flip=s.mirror_faces, geometry=geometry)
     bar.close()
     phase = (time.time() - started) / 60
     total = minutes + phase
@@ -353,27 +368,6 @@ def export(fp, ema_modules, key_map, vae, scaling: float, s: TrainSettings, step
                      "torch": torch.__version__},
     }
     return {"weights": weights, "meta": meta}
-
-
-def train(out_dir: Path | None = None, *, workdir: Path, settings: TrainSettings = TrainSettings()) -> Path:
-    """Train the face world from scratch (resuming from ``workdir``) and write the weights file."""
-    torch.set_num_threads(settings.threads)
-    workdir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    vae, scaling = train_autoencoder(settings, workdir)
-    fp, key_map = training_pipeline(settings, vae.state_dict(), scaling, workdir)
-    ema, steps_done, minutes = train_unet(settings, fp, workdir, started)
-    minutes = train_decoder(settings, vae, workdir, minutes)
-    fp.pipe.vae.load_state_dict(vae.state_dict())
-    result = export(fp, ema, key_map, vae, scaling, settings, steps_done, minutes)
-    out_dir = Path(out_dir) if out_dir is not None else fw.WEIGHTS_DIR
-    path = out_dir / fw.WEIGHTS_FILE.name
-    fw.save_weights(result["weights"], result["meta"], path, out_dir / fw.META_FILE.name)
-    diff = verify_export(fp, ema, path, workdir)
-    print(f"face world: {steps_done} UNet steps in {result['meta']['training']['minutes']} min; exported "
-          f"{path} ({path.stat().st_size / 1e6:.1f} MB); reloaded world vs trained model: mean |pixel diff| "
-          f"{diff:.4f}", flush=True)
-    return path
 
 
 def verify_export(fp, ema_modules, path: Path, workdir: Path, tolerance: float = 0.02) -> float:

@@ -1,13 +1,13 @@
 """The dlib detector's threshold for small (enlarged) images, checked on the face world's scenes.
 
-Positives: training scenes of the face world (real face crops pasted at close-up and wide-shot
-sizes), passed through the shipped autoencoder as generated images are. Negatives of the same
+Positives: scenes of the face world (real face crops pasted at the close-up and wide-shot sizes
+of its final geometry), passed through the shipped autoencoder as generated images are. Negatives of the same
 scenes, also through the autoencoder: plain backgrounds, "head blobs" (the face crop's pixels
 shuffled in 8/16/24 px blocks: the colours and outline of a head without a face's structure) and
-uniform noise. The default ``small_threshold`` must find the positives at their pasted box while
-the negatives stay at or under 3 of 48 per kind and 6 of the 480 in all (measured: 3; at -0.25: 9,
-so a looser threshold fails here); the photo threshold (0.25) misses more wide shots, which is why
-small images have their own.
+uniform noise. The default ``small_threshold`` (0) must find the positives at their pasted box while
+the negatives stay at or under 3 of 48 per kind and 6 of the 480 in all (measured on the two-stage
+world: 5, at most 2 per kind; -0.15 to -0.05 give 7, so a looser threshold fails here); the photo
+threshold (0.25) misses more wide shots, which is why small images have their own.
 """
 from __future__ import annotations
 

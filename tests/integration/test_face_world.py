@@ -57,34 +57,50 @@ def test_loading_is_deterministic(face_pipe, references):
 
 
 def test_backgrounds_have_the_prompted_colour(face_pipe, references):
-    """The prompt's background colour comes out (top corners, where no head is): the mean corner
-    colour is nearest to the prompted one of the eight named colours, and within 50 RGB levels of
-    it (training scenes vary it by 0.85-1.1x). Measured on the shipped weights: at most 33 (36 and 41
-    with earlier weights; yellow comes out darker). A DDIM scheduler that clips latent x0 (DDIM's default
-    ``clip_sample``) failed this: blue came out (110, 22, 133), nearest to purple, 108 away."""
+    """The prompt's background colour comes out in wide shots (top corners, where no head is): the
+    mean corner colour is nearest to the prompted one of the eight named colours, and within 60 RGB
+    levels of it (training scenes vary it by 0.85-1.1x). Measured on the shipped two-stage weights: at most
+    47 (yellow; the single-stage weights: at most 33, close-ups included). A DDIM scheduler that clips latent x0
+    (DDIM's default ``clip_sample``) failed this: blue came out (110, 22, 133), nearest to purple, 108 away.
+    Close-ups are not checked: in the world's final geometry their head fills the frame (face box 42-48 px
+    of 64, the pasted crop twice that), so the prompted colour shows only at the edges and the corners
+    hold mostly the photo's own surroundings (2 of 16 close-ups nearest to their prompted colour)."""
     from fastface.config import load_preset
 
     ident = _identity(face_pipe, references, 0)
     worst = 0.0
-    for shot, colour in (("close-up portrait", "blue"), ("close-up portrait", "yellow"),
-                         ("wide shot", "red"), ("wide shot", "green")):
+    for colour in ("blue", "yellow", "red", "green"):
         for seed in (0, 1):
-            image = np.asarray(face_pipe.generate(scenes.prompt_for(shot, colour, "plain"), ident,
+            image = np.asarray(face_pipe.generate(scenes.prompt_for("wide shot", colour, "plain"), ident,
                                                   load_preset("baseline"), seed=seed).image, dtype=np.float64)
             corners = np.concatenate([image[:4, :4].reshape(-1, 3), image[:4, -4:].reshape(-1, 3)])
             dists = {name: float(np.linalg.norm(corners.mean(0) - np.array(rgb))) for name, rgb in scenes.COLOURS.items()}
-            print(shot, colour, seed, corners.mean(0).round(), round(dists[colour], 1))
-            assert min(dists, key=dists.get) == colour, (shot, colour, seed, corners.mean(0).round())
+            print("wide shot", colour, seed, corners.mean(0).round(), round(dists[colour], 1))
+            assert min(dists, key=dists.get) == colour, (colour, seed, corners.mean(0).round())
             worst = max(worst, dists[colour])
-    assert worst < 50, f"a background is {worst:.0f} RGB levels from its prompted colour"
+    assert worst < 60, f"a background is {worst:.0f} RGB levels from its prompted colour"
+
+
+def test_at_ip_scale_zero_the_identity_does_not_reach_the_image(face_pipe, references):
+    """At ip-adapter scale 0 the decoupled branch adds exactly nothing, so two identities give the
+    same image for the same seed: identity rank-1 at scale 0 is chance (1/8) by construction, and
+    what the benchmark measures there (32 samples) is only how the seeds' faces happen to fall."""
+    from fastface.config import load_preset
+
+    zero, full = load_preset("baseline").with_scales(ip_scale=0.0), load_preset("baseline")
+    images = {(scale, i): np.asarray(face_pipe.generate(PROMPTS[1], _identity(face_pipe, references, i), cfg,
+                                                         seed=3).image)
+              for scale, cfg in ((0.0, zero), (0.8, full)) for i in (0, 7)}
+    assert np.array_equal(images[0.0, 0], images[0.0, 7])  # x * 0.0 is exactly 0 for any finite branch output
+    assert not np.array_equal(images[0.8, 0], images[0.8, 7])  # the control: at 0.8 the identity shows
 
 
 def test_generated_images_hold_the_conditioning_face(face_pipe, references):
     """Every identity in a close-up and a wide shot, with DCG: dlib finds faces, and a found face is
     closer to its own reference than to the other seven (on average), and nearest to its own more
-    often than chance (1/8). Measured on the shipped weights (4,800 steps, never mirrored, + decoder): 11 of 16
-    faces, similarity 0.915 own vs 0.865 others, rank-1 6 of 11 (the 5,400-step fixed-pose weights: 12 of 16,
-    rank-1 8 of 12; the 4,200-step ones: 11 of 16, rank-1 7 of 11; 4 of 12 before Hyper's DDIM stopped
+    often than chance (1/8). Measured on the shipped two-stage weights (4,800 + 2,000 steps): 15 of 16 faces,
+    similarity 0.931 own vs 0.868 others, rank-1 15 of 15 (the single-stage 4,800-step weights: 11 of 16, rank-1
+    6 of 11; the 5,400-step fixed-pose ones: 12 of 16, rank-1 8 of 12; 4 of 12 before Hyper's DDIM stopped
     clipping latents)."""
     from fastface.config import load_preset
 
@@ -103,9 +119,9 @@ def test_generated_images_hold_the_conditioning_face(face_pipe, references):
             others.append(np.delete(sims, i).mean())
             top1 += int(np.argmax(sims) == i)
     print(f"faces {found}/{n}, own {np.mean(own):.3f} vs others {np.mean(others):.3f}, rank-1 {top1}/{found}")
-    assert found >= 6, f"faces found in {found} of {n} images"
+    assert found >= 12, f"faces found in {found} of {n} images"
     assert np.mean(own) > np.mean(others), (np.mean(own), np.mean(others))
-    assert top1 / found > 0.25, f"rank-1 {top1} of {found} (chance 1/8)"
+    assert top1 / found > 0.6, f"rank-1 {top1} of {found} (chance 1/8)"
 
 
 def test_demo_then_report_has_id_ffc_and_face_size(tmp_path, capsys):

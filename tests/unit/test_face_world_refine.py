@@ -121,6 +121,23 @@ def test_the_shipped_recipe_never_mirrors_faces_and_decays_the_learning_rate_onc
     assert all(x > y for x, y in zip(rates, rates[1:]))  # no restart
 
 
+def test_stage2_refines_from_its_first_step_on_its_own_cosine():
+    from fastface.faceworld.stages import stage2_settings
+    from fastface.faceworld.train import TrainSettings, learning_rate
+
+    shipped = TrainSettings()
+    assert shipped.stage2_unet_steps == 2000 and shipped.stage2_decoder_steps == 500
+    s2 = stage2_settings(shipped)
+    assert (s2.unet_steps, s2.refine_from, s2.dec_steps) == (2000, 0, 500)
+    assert (s2.face_weight, s2.loc_weight, s2.mirror_faces) == (shipped.face_weight, shipped.loc_weight, False)
+    assert learning_rate(s2, 0) == pytest.approx(shipped.stage2_lr)  # no warm-up: it starts from trained weights
+    assert learning_rate(s2, 1000) == pytest.approx(0.55 * shipped.stage2_lr, rel=1e-2)
+    assert learning_rate(s2, 1999) == pytest.approx(0.1 * shipped.stage2_lr, rel=1e-2)
+    for bad in ({"stage2_unet_steps": -1}, {"stage2_decoder_steps": -1}, {"stage2_lr": 0.0}):
+        with pytest.raises(ValueError, match="stage2"):
+            TrainSettings(**bad)
+
+
 def test_face_weighted_recon_counts_the_face_pixels_more():
     x = torch.zeros(1, 3, 4, 4)
     rec = torch.zeros(1, 3, 4, 4)

@@ -32,7 +32,26 @@ def test_compose_is_deterministic_and_the_box_tracks_the_shot():
         return float(np.mean(out))
 
     close, wide = area(scenes.SHOTS[0]), area(scenes.SHOTS[1])
-    assert close > 2 * wide  # measured: 0.34 vs 0.13
+    assert close > 2 * wide  # measured (the final geometry, the default): 0.51 vs 0.19
+
+
+def test_the_geometries_make_the_same_draws_with_their_own_face_sizes():
+    """Stage 1 draws geometry "first", stage 2 and everything after training "final": the same
+    scenes (background, placement draws, brightness) with faces of each geometry's size."""
+    for i in range(24):
+        spec = scenes.SceneSpec(i % 8, scenes.SHOTS[i % 2], list(scenes.COLOURS)[i % 8], scenes.TEXTURES[i % 3])
+        rngs = {g: np.random.default_rng(i) for g in scenes.GEOMETRIES}
+        boxes = {g: scenes.compose(spec, rngs[g], geometry=g)[1] for g in scenes.GEOMETRIES}
+        assert len({r.random() for r in rngs.values()}) == 1  # each geometry drew as many numbers
+        for g, (x0, y0, x1, y1) in boxes.items():
+            lo, hi = scenes.PASTE[g][spec.shot]
+            assert lo / 2 <= x1 - x0 <= hi / 2 and abs((x1 - x0) - (y1 - y0)) < 1e-9
+        assert boxes["final"][2] - boxes["final"][0] > boxes["first"][2] - boxes["first"][0]
+    x_default, _ = scenes.batch(np.random.default_rng(1), 3)
+    x_final, _ = scenes.batch(np.random.default_rng(1), 3, geometry="final")
+    assert np.array_equal(x_default, x_final)  # the world's own scenes are the final geometry
+    with pytest.raises(ValueError, match="geometry 'big'.*first, final"):
+        scenes.batch_with_boxes(np.random.default_rng(0), 2, geometry="big")
 
 
 def test_flip_false_keeps_every_face_as_in_its_photo():
