@@ -7,8 +7,8 @@
 With the demo's settings (hyper, 4 steps, head_mean capture) it captures every preset at
 ip-adapter scale 0.8 and the baseline at scale 0 into a store (``fastface capture
 --face-world``): the 8 identities x 4 prompts (2 close-up, 2 wide shots), each pair once, or
-``--repeats N`` times with its own seed (the capture's sample i uses seed 50 + i): 32 samples per
-run measure a share to about +-0.07, so a target near the line wants more. From the store
+``--repeats N`` times with its own seed (the capture's sample i uses seed 50 + i): at 32 samples
+per run a share near 0.9 has a standard error of about 0.05, so a target near the line wants more. From the store
 (plain DuckDB) it prints per run:
 
 - the share of samples with a detected face (dlib, on the 4x-enlarged image, at the detector's
