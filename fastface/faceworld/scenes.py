@@ -13,7 +13,7 @@ into a 64x64 scene:
 Those are the world's sizes (``geometry="final"``, the default): what it generates, what its last
 training stage draws and what the face detector is calibrated on. Its first training stage draws
 smaller faces (``geometry="first"``: face boxes 35-40 and 21-24 px); see
-:mod:`fastface.faceworld.train`.
+:mod:`fastface.faceworld.stages`.
 
 The prompt says the shot, colour and texture; the ID embedding says who it is. Everything is
 a pure function of a ``numpy.random.Generator``, so a training run is reproducible from its seed.
