@@ -36,6 +36,7 @@ def train(out_dir: Path | None = None, *, workdir: Path, settings: TrainSettings
 
     ``stage1_weights``: start stage 2 from this stage-1 export instead of training stage 1."""
     s = settings
+    stage1_weights = Path(stage1_weights) if stage1_weights is not None else None
     torch.set_num_threads(s.threads)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -52,16 +53,16 @@ def train(out_dir: Path | None = None, *, workdir: Path, settings: TrainSettings
             path, complete = train_stage1(s, workdir, stage1_weights, out_of_time_path=final)
             if not complete:  # --max-minutes ran out in stage 1: its partial export is the result
                 return path
-    elif not Path(stage1_weights).is_file() or not Path(stage1_weights).with_suffix(".json").is_file():
+    elif not stage1_weights.is_file() or not stage1_weights.with_suffix(".json").is_file():
         raise FileNotFoundError(f"stage-1 weights {stage1_weights}: no such file (or its .json beside it); give a "
                                 "face_world.safetensors that `fastface face-world --train --stage2-unet-steps 0` wrote")
     if s.max_minutes > 0:
         left = s.max_minutes - (time.time() - started) / 60
         if left <= 0:
             print(f"face world: --max-minutes reached after stage 1; stage 2 not started ({stage1_weights})")
-            return Path(stage1_weights)
+            return stage1_weights
         s = replace(s, max_minutes=left)
-    return train_stage2(s, Path(stage1_weights), workdir / "stage2", final)
+    return train_stage2(s, stage1_weights, workdir / "stage2", final)
 
 
 def train_stage1(s: TrainSettings, workdir: Path, path: Path,

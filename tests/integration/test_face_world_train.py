@@ -6,27 +6,32 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 
-def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, monkeypatch):
-    from fastface.cli import main
+@pytest.fixture
+def drawn(monkeypatch):
+    """The keyword arguments of every batch of scenes drawn (``scenes.batch_with_boxes``), in order."""
     from fastface.faceworld import scenes
-    from fastface.faceworld import world as fw
 
-    calls = []  # the ``flip`` of every batch of scenes drawn (None: not given, as the autoencoder's)
-    geometries = []  # and its scene geometry
+    calls: list[dict] = []
     draw = scenes.batch_with_boxes
 
     def spy(rng, n, **kw):
-        calls.append(kw.get("flip"))
-        geometries.append(kw.get("geometry"))
+        calls.append(kw)
         return draw(rng, n, **kw)
 
     monkeypatch.setattr(scenes, "batch_with_boxes", spy)
+    return calls
 
-    def flips():  # those of the UNet and decoder phases
-        return [f for f in calls if f is not None]
+
+def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, drawn):
+    from fastface.cli import main
+    from fastface.faceworld import world as fw
+
+    def flips():  # those of the UNet and decoder phases (None: not given, as the autoencoder's)
+        return [kw["flip"] for kw in drawn if "flip" in kw]
 
     work, out = tmp_path / "work", tmp_path / "out"
     args = ["face-world", "--train", "--workdir", str(work), "--out", str(out), "--ae-steps", "2", "--threads", "1",
@@ -59,28 +64,15 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, monkeypatch):
     assert sum(not same[k] for k in decoder) > len(decoder) / 2
     # the refinement phase logs its localisation term (a gap of mean attention probabilities)
     assert "loc" not in records[0] and -1.0 <= records[1]["loc"] <= 1.0 and records[1]["loc"] != 0.0
-    assert set(geometries) == {"first"}  # stage 1 (autoencoder, UNet, decoder) draws the smaller faces
+    assert {kw["geometry"] for kw in drawn} == {"first"}  # stage 1 (autoencoder, UNet, decoder): the smaller faces
 
 
-def _digest(path):
-    from fastface.faceworld import world as fw
-
-    return fw.weights_digest(path)
-
-
-def test_stage2_trains_a_stage1_export_on_the_final_faces(tmp_path, monkeypatch):
+def test_stage2_trains_a_stage1_export_on_the_final_faces(tmp_path, drawn):
     from fastface.cli import main
-    from fastface.faceworld import scenes
     from fastface.faceworld import world as fw
 
-    geometries = []
-    draw = scenes.batch_with_boxes
-
-    def spy(rng, n, **kw):
-        geometries.append(kw.get("geometry"))
-        return draw(rng, n, **kw)
-
-    monkeypatch.setattr(scenes, "batch_with_boxes", spy)
+    def geometries():
+        return [kw["geometry"] for kw in drawn]
     base = ["face-world", "--train", "--ae-steps", "2", "--threads", "1", "--unet-steps", "2", "--decoder-steps", "0"]
     # one command, both stages: stage 1 is exported under the workdir, stage 2 continues from it
     work, out = tmp_path / "work", tmp_path / "out"
@@ -88,22 +80,22 @@ def test_stage2_trains_a_stage1_export_on_the_final_faces(tmp_path, monkeypatch)
                         "--stage2-decoder-steps", "1"]) == 0
     stage1 = work / "stage1" / "face_world.safetensors"
     assert stage1.is_file() and (out / "face_world.safetensors").is_file()
-    n_first = geometries.count("first")
-    assert n_first >= 2 and geometries[n_first:] == ["final"] * 3  # stage 2: 2 UNet batches, 1 decoder batch
+    n_first = geometries().count("first")
+    assert n_first >= 2 and geometries()[n_first:] == ["final"] * 3  # stage 2: 2 UNet batches, 1 decoder batch
     meta = json.loads((out / "face_world.json").read_text())["training"]
     assert meta["unet_steps_done"] == 2 and meta["stage2_unet_steps_done"] == 2
-    assert meta["stage1_weights_sha256"] == _digest(stage1)
+    assert meta["stage1_weights_sha256"] == fw.weights_digest(stage1)
     first, final = fw.load_weights(stage1), fw.load_weights(out / "face_world.safetensors")
     assert not torch.equal(first["unet"]["conv_in.weight"], final["unet"]["conv_in.weight"])
     assert all(torch.equal(first["vae"][k], v) for k, v in final["vae"].items() if k.startswith("encoder."))
     assert any(not torch.equal(first["vae"][k], v) for k, v in final["vae"].items() if k.startswith("decoder."))
     # --stage1-weights: stage 2 alone from a given export, the same seeds: the same weights
     # (the same code run twice)
-    geometries.clear()
+    drawn.clear()
     out2 = tmp_path / "out2"
     assert main(base + ["--workdir", str(tmp_path / "work2"), "--out", str(out2), "--stage2-unet-steps", "2",
                         "--stage2-decoder-steps", "1", "--stage1-weights", str(stage1)]) == 0
-    assert geometries == ["final"] * 3  # no stage 1
+    assert geometries() == ["final"] * 3  # no stage 1
     again = fw.load_weights(out2 / "face_world.safetensors")
     assert all(torch.equal(final[part][k], v) for part in fw.PARTS for k, v in again[part].items())
     # a missing stage-1 export, or one given while stage 2 is off, is a one-line error
