@@ -25,11 +25,15 @@ Semantics
   ``WorkerCrashedError``, ``OutOfMemoryError``) is killed for good on the driver's side and its
   in-flight items go back to the front of the queue, for another actor. The slot gets a fresh
   actor (with a fresh setup) up to ``max_restarts`` times. Items it finished before it died
-  (results already in the object store) count as done. Only the item the dead actor was
-  running (its oldest unfinished one) is charged an attempt; an item charged ``max_attempts``
-  times (a sample that kills every worker that tries it) is handed to
-  ``on_give_up(item, error)`` instead of being retried again (default: raise :class:`PoolError`). When no actor is left the pool raises
-  :class:`PoolError`.
+  (results already in the object store) count as done. Which of several in-flight items the
+  actor was running when it died cannot be known (a finished item's reply may die with the
+  actor), so no item is blamed then: all of them become *suspects*, and a suspect is sent again
+  alone, to an idle actor that gets nothing else until it is done. An item is charged an attempt
+  only when it was the one unfinished item of an actor that died; an item charged
+  ``max_attempts`` times (a sample that kills every worker that tries it) is handed to
+  ``on_give_up(item, error)`` instead of being retried again (default: raise
+  :class:`PoolError`). An innocent item queued beside a poison one is therefore never given up.
+  When no actor is left the pool raises :class:`PoolError`.
 * **An exception raised by** ``setup`` **or** ``fn`` is not retried: the pool kills its actors
   and raises it on the driver (as ``RayTaskError`` that is also an instance of the original
   exception class), like a single-process loop would. Per-item failures that should not stop the
@@ -228,6 +232,7 @@ class ActorPool:
         stats = PoolStats(total=len(items))
         queue = deque(range(len(items)))
         attempts = [0] * len(items)
+        suspects: set[int] = set()  # items lost with a dead actor: dispatched alone from now on
         pending: dict = {}  # ObjectRef -> (slot, item index)
         deaths = self._death_errors()
 
@@ -270,13 +275,14 @@ class ActorPool:
                 lost.append(idx)
             slot.inflight.clear()
             resubmitted = stats.resubmitted
-            for pos, idx in reversed(list(enumerate(lost))):
-                if pos == 0:  # the item it was running (actors run their calls in order; earlier ones finished)
-                    attempts[idx] += 1
+            if len(lost) == 1:  # alone on the actor: the item it was running
+                attempts[lost[0]] += 1
+            suspects.update(lost)  # several: any of them may have been running; each goes again alone
+            for idx in reversed(lost):
                 if attempts[idx] >= o.max_attempts:
                     stats.given_up += 1
                     if on_give_up is None:
-                        raise PoolError(f"item {idx} was in flight on {attempts[idx]} actors that died; "
+                        raise PoolError(f"item {idx} was running alone on {attempts[idx]} actors that died; "
                                         f"last: {stats.deaths[-1]}") from error
                     on_give_up(items[idx], error)
                     finished()
@@ -295,10 +301,13 @@ class ActorPool:
                 if not live:
                     raise PoolError("every Ray actor died (" + "; ".join(stats.deaths[-3:]) + "); "
                                     f"{len(queue)} item(s) not done")
-                while queue:  # fill: least busy live actor first
-                    slot = min(live, key=lambda s: (len(s.inflight), s.index))
-                    if len(slot.inflight) >= o.inflight:
+                while queue:  # fill: least busy live actor first; a suspect only to an idle actor
+                    room = 1 if queue[0] in suspects else o.inflight
+                    open_ = [s for s in live if len(s.inflight) < room
+                             and not any(pending[r][1] in suspects for r in s.inflight)]
+                    if not open_:
                         break
+                    slot = min(open_, key=lambda s: (len(s.inflight), s.index))
                     idx = queue.popleft()
                     ref = slot.handle.run.remote(items[idx])
                     slot.inflight.append(ref)

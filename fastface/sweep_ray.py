@@ -22,7 +22,7 @@ driver's (another version installed on its node).
 Fault tolerance: an actor that dies has its in-flight samples resubmitted to the other actors
 and is replaced (:mod:`fastface.distributed`). A sample may therefore be generated twice; the
 second ``write_sample`` finds the sample directory (or loses the rename race) and returns False,
-so nothing is written twice. A sample that was running on ``max_attempts`` actors that died
+so nothing is written twice. A sample that was running alone on ``max_attempts`` actors that died
 (it kills every worker that tries it) is committed by the driver as a failed sample, like any
 other failure of a sample; the sweep goes on.
 A sweep interrupted as a whole (Ctrl-C, driver killed) resumes from the store when the same

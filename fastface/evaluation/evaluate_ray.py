@@ -15,7 +15,7 @@ Fault tolerance: an actor that dies (killed, out of memory) has its in-flight ba
 another actor (and is replaced). A batch may therefore be evaluated twice; each sample's commit
 is named after the sample and its metric keys (``metrics=eval-<digest>``), so the second commit
 is discarded (counted as ``duplicates``) and no metric row is written twice. A batch that was
-in flight on ``max_attempts`` actors that died is reported as not computed; like every other
+running alone on ``max_attempts`` actors that died is reported as not computed; like every other
 missing value it is computed by the next run. An evaluation interrupted as a whole resumes: the
 next run computes exactly the missing keys.
 
