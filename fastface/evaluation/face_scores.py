@@ -14,8 +14,8 @@ The protocol-dependent choices are the pure functions of :mod:`fastface.evaluati
 
 The model string is ``"<backend model>@<sha8>"`` over the backend's model files:
 ``insightface/buffalo_l@...`` (every ``*.onnx`` of the buffalo_l folder),
-``dlib/face_recognition_resnet_model_v1@...`` (ResNet embedder + 68-point landmark model +
-the dlib version of its HOG detector), ``skimage/lbp_frontal_face@...`` (the cascade file +
+``dlib/face_recognition_resnet_model_v1@...`` (ResNet embedder + 68-point landmark model + MMOD CNN
+detector files, the dlib version for its HOG detector, and ``DlibAnalyzer.SETTINGS``), ``skimage/lbp_frontal_face@...`` (the cascade file +
 the scikit-image version; detection only, no id_sim).
 """
 from __future__ import annotations
@@ -49,13 +49,11 @@ def face_model_string(backend: str, *, root: str | os.PathLike | None = None) ->
     if backend == "dlib":
         import dlib
 
-        from fastface.faces import DlibAnalyzer, _dlib_models
+        from fastface.faces import DLIB_MODEL_FILES, DlibAnalyzer, _dlib_models
 
         models = _dlib_models()
         settings = ", ".join(f"{k}={v}" for k, v in DlibAnalyzer.SETTINGS.items())
-        return model_string("dlib/face_recognition_resnet_model_v1",
-                            [models / "dlib_face_recognition_resnet_model_v1.dat",
-                             models / "shape_predictor_68_face_landmarks.dat"],
+        return model_string("dlib/face_recognition_resnet_model_v1", [models / f for f in DLIB_MODEL_FILES],
                             extra=f"dlib {dlib.__version__}; {settings}")
     if backend == "skimage":
         import skimage
