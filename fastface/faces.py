@@ -16,10 +16,13 @@ corner, right mouth corner ("left" = smaller x in the image).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import inspect
 import os
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
@@ -240,6 +243,10 @@ class DlibAnalyzer:
     ``upsample`` at score >= ``small_threshold``. One detector for every small image, so that face
     sizes within and across runs share one box convention. ``Face.score`` is that detector's score.
 
+    Results for small images are remembered (the last ``SMALL_MEMO`` images, per settings, keyed by
+    the pixels' digest): a capture that records the faces of its images and the evaluation that
+    follows in the same process (``fastface demo``) run the CNN once per image, not twice.
+
     Why the CNN on small images: an enlarged image is soft (no detail finer than its source
     pixels), which lowers every HOG score, and HOG misses turned, tilted and squinting faces. On the
     face world's generated images (128 per run, the benchmark's prompts) HOG at 0 found a face in
@@ -258,6 +265,10 @@ class DlibAnalyzer:
     embedding_dim = 128
     #: the constructor's defaults (set below the class), also part of the backend's model string
     SETTINGS: dict[str, float] = {}
+    #: how many small images' faces are remembered, over all instances
+    SMALL_MEMO = 1024
+    _memo: "OrderedDict[tuple, list[Face]]" = OrderedDict()
+    _memo_lock = threading.Lock()
 
     def __init__(self, *, upsample: int = 1, threshold: float = 0.25, small_side: int = 100,
                  target_side: int = 256, small_detector: str = "cnn", small_threshold: float = 0.0):
@@ -277,6 +288,7 @@ class DlibAnalyzer:
         self._small_side, self._target_side = small_side, target_side
         self._small_threshold = small_threshold
         self._small_detector = small_detector
+        self._settings = (upsample, threshold, small_side, target_side, small_detector, small_threshold)
 
     def enlargement(self, shape: Sequence[int]) -> int:
         """The integer factor an image of ``shape`` is enlarged by before detection (1: none)."""
@@ -288,6 +300,21 @@ class DlibAnalyzer:
         k = self.enlargement(image.shape)
         if k == 1:
             return self._faces(image, self._hog(image, self._threshold))
+        key = (self._settings, image.shape, hashlib.sha1(image.tobytes()).hexdigest())
+        memo = DlibAnalyzer._memo
+        with DlibAnalyzer._memo_lock:
+            faces = memo.get(key)
+            if faces is not None:
+                memo.move_to_end(key)
+        if faces is None:
+            faces = self._detect_small(image, k)
+            with DlibAnalyzer._memo_lock:
+                memo[key] = faces
+                while len(memo) > self.SMALL_MEMO:
+                    memo.popitem(last=False)
+        return [replace(f, kps=f.kps.copy(), embedding=f.embedding.copy()) for f in faces]
+
+    def _detect_small(self, image: np.ndarray, k: int) -> list[Face]:
         from PIL import Image
 
         h, w = image.shape[:2]

@@ -116,3 +116,31 @@ def test_photos_keep_the_hog_detector_and_bad_settings_are_named(analyzers):
     np.testing.assert_array_equal(cnn_faces[0].embedding, hog_faces[0].embedding)
     with pytest.raises(ValueError, match="small_detector='retina'.*cnn, hog"):
         DlibAnalyzer(small_detector="retina")
+
+
+def test_small_images_are_analysed_once_per_settings(analyzers, monkeypatch):
+    """A capture and the evaluation after it see the same pixels: the second look is remembered,
+    gives equal faces, and cannot be changed through what the first caller got."""
+    from fastface.faces import DlibAnalyzer
+
+    calls = []
+    real = DlibAnalyzer._detect_small
+
+    def counting(self, image, k):
+        calls.append(self._settings)
+        return real(self, image, k)
+
+    monkeypatch.setattr(DlibAnalyzer, "_detect_small", counting)
+    monkeypatch.setattr(DlibAnalyzer, "_memo", type(DlibAnalyzer._memo)())
+    image = scenes.compose(_specs()[0], np.random.default_rng(3))[0]
+    default, photo_settings = analyzers
+    first = default.detect(image)
+    assert len(first) == 1 and len(calls) == 1
+    first[0].kps[:] = -1
+    again = DlibAnalyzer().detect(image.copy())
+    assert len(calls) == 1
+    assert again[0].bbox == first[0].bbox and again[0].kps.min() >= 0
+    np.testing.assert_array_equal(again[0].embedding, first[0].embedding)
+    photo_settings.detect(image)
+    default.detect(image[:, ::-1])
+    assert len(calls) == 3
