@@ -15,8 +15,8 @@ The protocol-dependent choices are the pure functions of :mod:`fastface.evaluati
 The model string is ``"<backend model>@<sha8>"`` over the backend's model files:
 ``insightface/buffalo_l@...`` (every ``*.onnx`` of the buffalo_l folder),
 ``dlib/face_recognition_resnet_model_v1@...`` (ResNet embedder + 68-point landmark model + MMOD CNN
-detector files, the dlib version for its HOG detector, and ``DlibAnalyzer.SETTINGS``), ``skimage/lbp_frontal_face@...`` (the cascade file +
-the scikit-image version; detection only, no id_sim).
+detector files, the dlib version for its HOG detector, and ``DlibAnalyzer.SETTINGS``),
+``skimage/lbp_frontal_face@...`` (the cascade file + the scikit-image version; detection only, no id_sim).
 """
 from __future__ import annotations
 
