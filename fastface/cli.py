@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from fastface.cli_args import add_face_args, add_size_args, check_size
 from fastface.config import ConfigError, preset_names
 
 
@@ -32,10 +33,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-root", help="folder mirroring the Hub layout (<org>/<name>/...), searched before the Hub")
     p.add_argument("--cache-dir", help="Hugging Face cache folder")
     p.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--face-backend", choices=["insightface", "dlib", "skimage"],
-                   help="face analysis (default: insightface; dlib in the tiny world)")
+    add_face_args(p)
     p.add_argument("--faceid-weight", default=None, help="FaceID file name in the repo or a local path (.bin/.safetensors)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the checkpoint's)")
+    add_size_args(p)
 
 
 def _add_generate(sub) -> None:
@@ -61,7 +62,8 @@ def _load(args):
     return load_pipeline(
         args.checkpoint, tiny=args.tiny, weights_root=args.weights_root, cache_dir=args.cache_dir,
         device=args.device, steps=args.steps, face_backend=args.face_backend,
-        faceid_weight=args.faceid_weight or FACEID_FILE,
+        faceid_weight=args.faceid_weight or FACEID_FILE, face_root=args.insightface_root,
+        crop_order=args.clip_crop_order,
     )
 
 
@@ -74,10 +76,12 @@ def cmd_generate(args) -> int:
         raise ConfigError(f"--out {out}: give a .png file name")
     if not Path(args.id_image).exists():
         raise ConfigError(f"--id-image {args.id_image}: no such file; give the path of a photo with one face")
+    check_size(args.height, args.width)
     ff = _load(args)
     config.validate_for_steps(args.steps or ff.checkpoint.steps)
     identity = ff.encode_identity(args.id_image, on_multiple=args.on_multiple_faces)
-    result = ff.generate(args.prompt, identity, config, seed=args.seed, steps=args.steps)
+    result = ff.generate(args.prompt, identity, config, seed=args.seed, steps=args.steps, height=args.height,
+                         width=args.width)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     meta = {
@@ -85,6 +89,7 @@ def cmd_generate(args) -> int:
         "id_image": str(args.id_image), "seed": args.seed, "steps": result.steps, "tiny": args.tiny,
         "height": result.height, "width": result.width, "seconds": round(result.seconds, 3),
         "unet_rows": result.unet_rows, "layouts": [l.to_dict() for l in result.layouts],
+        "face_backend": ff.analyzer.name if ff.analyzer else None, "clip_crop_order": ff.crop_order,
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {out} ({result.width}x{result.height}, {result.steps} steps, {result.seconds:.1f} s)")
@@ -140,6 +145,12 @@ def _register_evaluation_commands(sub) -> None:
     register(sub)
 
 
+def _register_weights_commands(sub) -> None:
+    from fastface.cli_weights import register
+
+    register(sub)
+
+
 def _register_store_commands(sub) -> None:
     from fastface.cli_store import register
 
@@ -155,7 +166,7 @@ def _register_face_world_commands(sub) -> None:
 #: subcommands defined in other modules (capture, demo, workbench, export; store; evaluate, import, report;
 #: face-world)
 _EXTRA_COMMANDS: list = [_register_sweep_commands, _register_store_commands, _register_evaluation_commands,
-                         _register_face_world_commands]
+                         _register_face_world_commands, _register_weights_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +208,8 @@ def error_message(e: BaseException) -> str | None:
                if "ermission denied" in first or "read-only" in first.lower() else
                "check the path in the message; store/README.md describes a store folder")
         return _one_line(f"DuckDB: {first} ({fix})")
+    if type(e).__name__ == "WeightsMissing":  # one message, a bullet per missing component
+        return str(e).strip()
     if isinstance(e, (ConfigError, ValueError, RuntimeError)):
         return _one_line(str(e))
     return None

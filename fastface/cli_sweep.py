@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from fastface.cli_args import add_face_args, add_size_args, check_size
 from fastface.ray_setup import add_ray_arguments
 
 DEMO_STORE = "runs/demo-store"
@@ -58,9 +59,11 @@ def _model_args(p) -> None:
                    help="the offline face world (trained here on shipped face photos; see fastface/faceworld)")
     p.add_argument("--steps", type=int)
     p.add_argument("--device")
-    p.add_argument("--weights-root")
-    p.add_argument("--cache-dir")
-    p.add_argument("--face-backend", choices=["insightface", "dlib", "skimage"])
+    p.add_argument("--weights-root", help="folder mirroring the Hub (<org>/<name>/...), searched before the Hub")
+    p.add_argument("--cache-dir", help="Hugging Face cache folder")
+    p.add_argument("--faceid-weight", default=None, help="FaceID file name in the repo or a local path")
+    add_face_args(p)
+    add_size_args(p)
 
 
 def _loader(args):
@@ -69,11 +72,16 @@ def _loader(args):
     world = "face" if getattr(args, "face_world", False) else "random"
     tiny = args.tiny or world == "face"
 
+    from fastface.checkpoints import FACEID_FILE
+
     def load(checkpoint: str):
         label = {"face": " (face world)", "random": " (tiny world)"}[world] if tiny else ""
         print(f"loading {checkpoint}{label} ...", file=sys.stderr)
         return load_pipeline(checkpoint, tiny=tiny, weights_root=args.weights_root, cache_dir=args.cache_dir,
-                             device=args.device, steps=args.steps, face_backend=args.face_backend, world=world)
+                             device=args.device, steps=args.steps, face_backend=args.face_backend, world=world,
+                             face_root=getattr(args, "insightface_root", None),
+                             crop_order=getattr(args, "clip_crop_order", None),
+                             faceid_weight=getattr(args, "faceid_weight", None) or FACEID_FILE)
 
     return load
 
@@ -99,9 +107,13 @@ def _sweep(args, dataset):
                      lora_scales=args.lora_scales, seed=args.seed, steps=args.steps, tiny=tiny,
                      world="face" if face_world else "random", capture=args.capture,
                      face_backend=args.face_backend or ("dlib" if tiny else "insightface"),
-                     limit=args.limit)
+                     limit=args.limit, height=getattr(args, "height", None), width=getattr(args, "width", None),
+                     clip_crop_order=getattr(args, "clip_crop_order", None))
     spec.validate()  # the whole grid, then the store folder: nothing is loaded or written before
+    check_size(spec.height, spec.width)
     check_store_location(args.store)
+    if not tiny:  # every real component found (or fetched from the Hub) before the store is touched
+        _preflight(args, spec)
     compact = not getattr(args, "no_compact", False)
     if getattr(args, "ray", None) is not None:  # Ray is imported on this path only
         if n != 1:
@@ -123,11 +135,30 @@ def _sweep(args, dataset):
     return counts
 
 
+def _preflight(args, spec) -> None:
+    import torch
+
+    from fastface.checkpoints import FACEID_FILE, default_device, default_dtype
+    from fastface.weights import ensure_weights
+
+    device = args.device or default_device()
+    ensure_weights(spec.checkpoints, steps=spec.steps, fp16=default_dtype(device) == torch.float16,
+                   faceid_weight=getattr(args, "faceid_weight", None) or FACEID_FILE, face_backend=spec.face_backend,
+                   weights_root=args.weights_root, cache_dir=args.cache_dir,
+                   face_root=getattr(args, "insightface_root", None), command="fastface capture")
+
+
 def cmd_capture(args) -> int:
     from fastface.dataset import load_dataset
+    from fastface.sweep import summarize_failures
 
     dataset = load_dataset(args.dataset, photos=args.photos, prompts=args.prompts, prompt_set=args.prompt_set)
-    _sweep(args, dataset)
+    counts = _sweep(args, dataset)
+    if counts["failed"]:
+        print(f"fastface capture: {summarize_failures(counts)}; the reasons are in the store "
+              f"(select error, count(*) from samples where status = 'failed' group by 1)", file=sys.stderr)
+    if counts["written"] and counts["failed"] == counts["written"]:
+        return 1  # every sample failed: the sweep produced nothing
     return 0
 
 
@@ -154,7 +185,8 @@ def cmd_demo(args) -> int:
         ip_scales=(0.5, 0.8), lora_scales=(1.0,), capture="head_mean", limit=getattr(args, "limit", None), seed=50,
         worker="0/1",
         tiny=True, face_world=world == "face", steps=None, device="cpu", weights_root=None, cache_dir=None,
-        face_backend="dlib", store=args.store,
+        face_backend="dlib", store=args.store, height=None, width=None, clip_crop_order=None, insightface_root=None,
+        faceid_weight=None,
     )
     _sweep(ns, dataset)
     _demo_evaluation(args.store)

@@ -26,6 +26,9 @@ from fastface.config import FastFaceConfig, schedule_at
 from fastface.guidance import LAYOUTS, BranchLayout, combine_branches, required_branches
 from fastface.processor import AttentionObserver, StepContext, fastface_sites, install_processors
 
+#: the channel orders in which the aligned ID crop can reach the CLIP image encoder
+CROP_ORDERS = ("bgr", "rgb")
+
 for _name in ("diffusers", "transformers"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
@@ -59,11 +62,15 @@ class GenerationResult:
 class FastFacePipeline:
     """SDXL + a distilled checkpoint + FaceID-Plus-v2 + FastFace processors."""
 
-    def __init__(self, pipe, checkpoint: CheckpointSpec, *, analyzer=None, resolution: int | None = None):
+    def __init__(self, pipe, checkpoint: CheckpointSpec, *, analyzer=None, resolution: int | None = None,
+                 crop_order: str = "bgr"):
+        if crop_order not in CROP_ORDERS:
+            raise ValueError(f"crop_order={crop_order!r}: give one of {', '.join(CROP_ORDERS)}")
         self.pipe = pipe
         self.checkpoint = checkpoint
         self.analyzer = analyzer
         self.resolution = resolution or checkpoint.resolution
+        self.crop_order = crop_order
         self.context = StepContext()
         self._original_processors = install_processors(pipe.unet, self.context)
         self.sites = fastface_sites(pipe.unet)
@@ -85,7 +92,8 @@ class FastFacePipeline:
         from fastface.faces import align_face, reference_face
 
         if self.analyzer is None:
-            raise RuntimeError("this pipeline has no face analyzer; pass face_backend= to load_pipeline")
+            raise RuntimeError("this pipeline has no face analyzer: load it with a face backend (--face-backend "
+                               "insightface|dlib, load_pipeline(face_backend=...))")
         image, face = reference_face(self.analyzer, photo, on_multiple=on_multiple, name=name, need_embedding=True)
         emb = np.asarray(face.embedding, dtype=np.float32)
         if emb.shape[-1] != self.id_dim:
@@ -99,9 +107,15 @@ class FastFacePipeline:
 
     @torch.no_grad()
     def identity_from_arrays(self, embedding: np.ndarray, crop: np.ndarray, *, face=None, name: str = "") -> Identity:
+        """The conditioning of an embedding and an aligned RGB crop. The crop reaches the CLIP image
+        encoder in ``self.crop_order``: ``"bgr"`` (the default on real weights) as the authors'
+        release (``get_faceid_embeds``: ``norm_crop`` of the cv2 image), the diffusers IP-Adapter
+        guide and the IP-Adapter README do, i.e. the BGR pixels read as RGB; ``"rgb"`` as the
+        offline worlds were trained."""
         from PIL import Image
 
-        pos, neg = self.pipe.encode_image(Image.fromarray(crop), self.device, 1, output_hidden_states=True)
+        shown = np.ascontiguousarray(crop[:, :, ::-1]) if self.crop_order == "bgr" else crop
+        pos, neg = self.pipe.encode_image(Image.fromarray(shown), self.device, 1, output_hidden_states=True)
         id_embed = torch.as_tensor(embedding, dtype=self.dtype, device=self.device).reshape(1, -1)
         return Identity(id_embed, pos.unsqueeze(1).to(self.dtype), neg.unsqueeze(1).to(self.dtype), face, name, crop)
 
@@ -242,10 +256,18 @@ def load_pipeline(
     face_root: str | None = None,
     tiny_seed: int = 0,
     world: str = "random",
+    crop_order: str | None = None,
+    check_weights: bool = True,
 ) -> FastFacePipeline:
     """Load a full FastFace pipeline: real weights by Hub id/local path, or (``tiny=True``) an
     offline world: ``world="random"`` the tiny random-weight world, ``world="face"`` the trained
-    face world (:mod:`fastface.faceworld`; 64x64 for every checkpoint)."""
+    face world (:mod:`fastface.faceworld`; 64x64 for every checkpoint).
+
+    On real weights the face backend defaults to insightface (buffalo_l, the paper's) and the ID
+    crop reaches the image encoder in BGR order as in the authors' release (``crop_order``); before
+    anything loads, :func:`fastface.weights.ensure_weights` finds every file (``weights_root``,
+    the Hugging Face cache, the Hub when online: missing files on the Hub are downloaded first)
+    and raises :class:`fastface.weights.WeightsMissing` naming all that is missing."""
     spec = get_checkpoint(checkpoint)
     resolution = None
     if world not in ("random", "face"):
@@ -265,14 +287,28 @@ def load_pipeline(
             resolution = tiny_resolution(spec.resolution)
         device = device or "cpu"
         face_backend = face_backend or "dlib"
+        crop_order = crop_order or "rgb"  # as the offline worlds were trained
+    else:
+        face_backend = face_backend or "insightface"
+        crop_order = crop_order or "bgr"
     device = device or default_device()
     dtype = dtype or default_dtype(device)
+    backend = None if face_backend == "none" else face_backend
+    if not tiny and check_weights:
+        from fastface.weights import ensure_weights
+
+        ensure_weights([spec.name], steps=steps, fp16=dtype == torch.float16, base=base, faceid_weight=faceid_weight,
+                       face_backend=backend, weights_root=weights_root, cache_dir=cache_dir, face_root=face_root)
+    if backend == "insightface":
+        from fastface.weights import find_insightface_root
+
+        face_root = str(find_insightface_root(face_root, None if tiny else weights_root) or face_root or "") or None
     pipe = load_sdxl(spec, steps=steps, base=base, weights_root=weights_root, cache_dir=cache_dir,
                      device=device, dtype=dtype)
     load_faceid(pipe, weight_name=faceid_weight, weights_root=weights_root, cache_dir=cache_dir)
     analyzer = None
-    if face_backend is not None and face_backend != "none":
+    if backend is not None:
         from fastface.faces import make_analyzer
 
-        analyzer = make_analyzer(face_backend, device=device, root=face_root)
-    return FastFacePipeline(pipe, spec, analyzer=analyzer, resolution=resolution)
+        analyzer = make_analyzer(backend, device=device, root=face_root)
+    return FastFacePipeline(pipe, spec, analyzer=analyzer, resolution=resolution, crop_order=crop_order)

@@ -20,6 +20,7 @@ import io
 import json
 import platform
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable
@@ -48,6 +49,9 @@ class SweepSpec:
     face_backend: str | None = None
     limit: int | None = None
     on_multiple_faces: str = "first"  # the release takes the first face
+    height: int | None = None  # image size (default: the checkpoint's, or the offline world's)
+    width: int | None = None
+    clip_crop_order: str | None = None  # the ID crop's channel order for CLIP (default: bgr real, rgb offline)
 
     def capture_spec(self):
         from probes.spec import CaptureSpec, named_spec
@@ -138,6 +142,9 @@ def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
                  "seed": spec.seed, "face_backend": spec.face_backend}
         if spec.tiny and spec.world != "random":
             extra["world"] = spec.world
+        for key in ("height", "width", "clip_crop_order"):  # only when set: run ids of earlier sweeps stay
+            if getattr(spec, key) is not None:
+                extra[key] = getattr(spec, key)
         plan = RunPlan(run_id_for(checkpoint, preset, config, extra), checkpoint, preset, config)
         for index, ident, prompt in pairs:
             seed = spec.seed + index
@@ -213,7 +220,8 @@ class SampleRunner:
         if isinstance(identity, Exception):
             return SampleRecord(**base, status="failed", error=f"ID photo: {identity}", finished_at=utcnow()), [], [], []
         try:
-            result, maps = probe.generate(key, prompt.text, identity, plan.config, seed=seed, steps=self.spec.steps)
+            result, maps = probe.generate(key, prompt.text, identity, plan.config, seed=seed, steps=self.spec.steps,
+                                          height=self.spec.height, width=self.spec.width)
         except Exception as e:  # out of memory and the like: recorded, the sweep goes on
             _free_cuda()
             return SampleRecord(**base, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow()), [], [], []
@@ -229,6 +237,19 @@ class SampleRunner:
                               height=result.height, finished_at=utcnow(), gen_seconds=result.seconds,
                               capture_bytes=getattr(probe, "last_bytes", None))
         return sample, maps, faces, metrics
+
+
+def error_kind(error: str | None) -> str:
+    """The kind of a failed sample's error: the text before its first colon ("ID photo",
+    "OutOfMemoryError", ...)."""
+    text = (error or "").strip()
+    return text.split(":", 1)[0].strip() or "unknown" if text else "unknown"
+
+
+def summarize_failures(counts: dict) -> str:
+    """'N of M samples failed (kind: n, ...)' for the counts of a sweep."""
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(counts.get("errors", {}).items(), key=lambda kv: -kv[1]))
+    return f"{counts['failed']} of {counts['written']} samples failed" + (f" ({kinds})" if kinds else "")
 
 
 def _free_cuda() -> None:
@@ -305,13 +326,17 @@ def run_sweep(
     from store.writer import StoreWriter
 
     plans = plan_runs(spec, dataset)
+    # the first checkpoint loads before anything is written: a broken file stops the sweep with
+    # nothing in the store
+    loaded = {spec.checkpoints[0]: load(spec.checkpoints[0])} if spec.checkpoints else {}
     writer = StoreWriter(store_path, worker_id=f"w{worker[0]}of{worker[1]}")
     todo = begin_runs(writer, spec, dataset, plans, worker)
     for plan in plans:  # nothing left here: begin_run marked it running, record its real status
         if not todo[plan.run_id]:
             finish_run(writer, store_path, plan, None, compact=False)
     total = sum(len(v) for v in todo.values())
-    counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total}
+    counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total,
+              "errors": Counter()}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
     finished: set[str] = set()
     try:
@@ -319,7 +344,7 @@ def run_sweep(
             runs = [p for p in plans if p.checkpoint == checkpoint and todo[p.run_id]]
             if not runs:
                 continue
-            pipe = load(checkpoint)
+            pipe = loaded.pop(checkpoint, None) or load(checkpoint)
             runner = SampleRunner(pipe, spec)
             site_records = None
             for plan in runs:
@@ -334,6 +359,7 @@ def run_sweep(
                         counts["written"] += 1
                         if sample.status == "failed":
                             counts["failed"] += 1
+                            counts["errors"][error_kind(sample.error)] += 1
                             n_failed += 1
                         bar.update(1)
                         if progress:

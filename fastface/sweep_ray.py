@@ -42,10 +42,11 @@ import os
 import socket
 import sys
 import uuid
+from collections import Counter
 from typing import Callable
 
 from fastface.dataset import Dataset
-from fastface.sweep import (RunPlan, SampleRunner, SweepSpec, begin_runs, finish_run, pipe_site_records,
+from fastface.sweep import (RunPlan, SampleRunner, SweepSpec, begin_runs, error_kind, finish_run, pipe_site_records,
                             plan_runs)
 
 
@@ -98,6 +99,7 @@ class CaptureWorker:
         written = self.writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
                                            sites=self._sites or [])
         return {"run_id": plan.run_id, "sample_key": sample.sample_key, "status": sample.status,
+                "error": sample.error,
                 "written": written, "worker_id": self.worker_id, "pid": os.getpid()}
 
     def close(self) -> None:
@@ -172,7 +174,7 @@ def run_sweep_ray(
         tasks += [(light, item) for item in todo[plan.run_id]]
     total = len(tasks)
     counts = {"runs": len(plans), "written": 0, "failed": 0, "skipped": sum(len(p.samples) for p in plans) - total,
-              "duplicates": 0, "actors": 0, "resubmitted": 0, "actor_deaths": 0}
+              "duplicates": 0, "actors": 0, "resubmitted": 0, "actor_deaths": 0, "errors": Counter()}
     left = {run_id: len(items) for run_id, items in todo.items()}
     failed = {run_id: 0 for run_id in todo}
 
@@ -187,6 +189,7 @@ def run_sweep_ray(
             counts["written"] += 1
             if result["status"] == "failed":
                 counts["failed"] += 1
+                counts["errors"][error_kind(result.get("error"))] += 1
                 failed[run_id] += 1
         else:
             counts["duplicates"] += 1
@@ -197,6 +200,7 @@ def run_sweep_ray(
         if writer.write_sample(plan.run_id, _failed_record(item, error)):
             counts["written"] += 1
             counts["failed"] += 1
+            counts["errors"][type(error).__name__] += 1
             failed[plan.run_id] += 1
         run_done(plan.run_id)
 
