@@ -183,9 +183,21 @@ class InsightFaceAnalyzer:
                                        f"({e}); or use --face-backend dlib") from e
         providers = onnx_providers(device, onnxruntime.get_available_providers())
         self._ctx = 0 if providers[0] != "CPUExecutionProvider" else -1
-        # The folder exists, so FaceAnalysis does not download; keypoints come from the detector.
-        self._app = FaceAnalysis(name="buffalo_l", root=str(model_dir.parent.parent), providers=providers,
-                                 allowed_modules=["detection", "recognition"])
+        # The folder exists, so FaceAnalysis does not download; keypoints come from the detector. Its path, not
+        # the name "buffalo_l": insightface 2.1 takes a name that is a folder of the working directory first.
+        try:
+            self._app = FaceAnalysis(name=str(model_dir.resolve()), root=str(model_dir.parent.parent),
+                                     providers=providers, allowed_modules=["detection", "recognition"])
+        except Exception as e:  # noqa: BLE001 - a bare assert (no detector) or onnxruntime's error on a bad file
+            raise FaceModelUnavailable(f"insightface could not load buffalo_l from {model_dir}: "
+                                       f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no face detector'}"
+                                       "; replace its *.onnx files with those of buffalo_l.zip") from e
+        recogniser = self._app.models.get("recognition")
+        if recogniser is None:
+            raise FaceModelUnavailable(f"insightface found no recognition model (w600k_r50.onnx) in {model_dir}: "
+                                       "replace its *.onnx files with those of buffalo_l.zip")
+        width = recogniser.output_shape[-1]
+        self.embedding_dim = width if isinstance(width, int) else type(self).embedding_dim
         self._sizes = tuple(s for s in DET_SIZES if s <= det_size) or (det_size,)
         self.last_det_size: int | None = None
 

@@ -298,6 +298,7 @@ class _FakeInsightFace:
     def __init__(self, name, root, providers, allowed_modules):
         self.args = dict(name=name, root=root, providers=providers, allowed_modules=allowed_modules)
         self.prepared, self.images = [], []
+        self.models = {"recognition": types.SimpleNamespace(output_shape=["None", 512])}  # w600k_r50's
         _FakeInsightFace.instances.append(self)
 
     def prepare(self, ctx_id, det_size):
@@ -323,7 +324,7 @@ def test_insightface_backend_with_a_fake_model(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "insightface.app", app)
     analyzer = make_analyzer("insightface", root=str(tmp_path))
     fake = _FakeInsightFace.instances[-1]
-    assert fake.args == dict(name="buffalo_l", root=str(tmp_path), providers=["CPUExecutionProvider"],
+    assert fake.args == dict(name=str(folder.resolve()), root=str(tmp_path), providers=["CPUExecutionProvider"],
                              allowed_modules=["detection", "recognition"])
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[..., 0] = 255  # red
