@@ -428,11 +428,14 @@ def download(found: Sequence[Found], *, weights_root=None, cache_dir=None, face_
     for i, (need, name) in enumerate(plan, 1):
         log(f"[{i}/{len(plan)}] {need.repo}/{name}")
         if need.kind == "insightface":
-            from insightface.utils.storage import ensure_available
+            # insightface's own download (GitHub release buffalo_l.zip -> <root>/models/buffalo_l); it
+            # returns at once when the folder exists, even empty (a failed unzip leaves one): force then
+            from insightface.utils.storage import download as insightface_download
 
             root = (Path(face_root) if face_root else
                     Path(weights_root) / "insightface" if weights_root else insightface_roots()[-1])
-            ensure_available("models", "buffalo_l", root=str(root))
+            folder = root.expanduser() / "models" / "buffalo_l"
+            insightface_download("models", "buffalo_l", force=folder.exists(), root=str(root))
             continue
         from huggingface_hub import hf_hub_download
 

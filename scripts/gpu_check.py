@@ -6,6 +6,9 @@ On a bare CUDA machine with Python + PyTorch and no network it
   3. runs tests/gpu (pytest) and the --full benchmarks (pipeline per preset, capture overhead
      summaries-only / head-mean at all sites, peak GPU memory, AM2 fp16 vs fp32 agreement),
      each step in a subprocess with its share of the time budget (default 8 minutes),
+     and, when the real weights are present (--weights-root / the HF cache; skipped otherwise),
+     one image per checkpoint at its resolution with a head-mean capture at all sites and the
+     float16-vs-float32 outputs of every decoupled block (tests/benchmarks/real_weights_check.py),
   4. prints one table: every figure measured, the targets beside them (capture overhead
      <= 5 % summaries-only, <= 15 % head-mean maps at all sites).  No timed assertion: a
      figure over its target is printed as such and does not change the exit status.
@@ -37,7 +40,7 @@ NEEDED = {"diffusers": "diffusers", "transformers": "transformers", "accelerate"
 #: the targets printed beside the capture figures (issue 14; ratios to no-probe time)
 TARGETS = {"summaries_only": 1.05, "head_mean": 1.15}
 #: share of the budget of each step (the rest is slack for start-up and the table)
-SHARES = {"tests/gpu": 0.22, "pipeline": 0.22, "capture": 0.38, "am2 precision": 0.08}
+SHARES = {"tests/gpu": 0.16, "pipeline": 0.16, "capture": 0.28, "am2 precision": 0.06, "real weights": 0.26}
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 
@@ -133,6 +136,19 @@ def figures_rows(f: dict) -> list[tuple[str, str, str]]:
             out.append((f"capture {preset} {case} ({v['maps']} maps): x no-probe", f"{v['ratio']:.3f}", verdict))
             if v.get("peak_gib") is not None:
                 out.append((f"capture {preset} {case}: peak GPU memory GiB", f"{v['peak_gib']:.2f}", ""))
+    real = f.get("real", {})
+    if real.get("skipped"):
+        out.append(("real weights", "skipped", "weights not all present (see the step's output)"))
+    for name, v in real.get("checkpoints", {}).items():
+        sim = "-" if v.get("id_sim") is None else f"{v['id_sim']:.3f}"
+        out.append((f"real {name}: {v['width']}x{v['height']} s/image (load s)", f"{v['generate_s']:.2f} ({v['load_s']:.0f})",
+                    ""))
+        out.append((f"real {name}: sites / maps captured, faces, ID sim", f"{v['sites']}/{v['maps']} {v['faces']} {sim}",
+                    "70 sites; finite latents" + ("" if v.get("finite_latents") else ": NOT finite")))
+        cmp_ = v.get("fp16_vs_fp32")
+        if cmp_ and cmp_.get("max_rel") is not None:
+            out.append((f"real {name}: fp16 vs fp32 block outputs ({cmp_['blocks']}): max (median) rel",
+                        f"{cmp_['max_rel']:.1e} ({cmp_['median_rel']:.1e})", "informational"))
     am2 = f.get("am2", {})
     for shape, v in am2.get("shapes", {}).items():
         out.append((f"AM2 fp16 vs fp32 {shape}: max |diff| (rel)", f"{v['max_abs']:.2e} ({v['max_rel']:.1e})",
@@ -166,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--download-wheels", type=Path, metavar="DIR",
                     help="pip download what the check installs into DIR (needs network), then stop")
     ap.add_argument("--python-version", default="3.12", help="for --download-wheels (default 3.12)")
+    ap.add_argument("--weights-root", help="real weights mirrored as <root>/<org>/<name>/... (step 'real weights')")
+    ap.add_argument("--cache-dir", help="Hugging Face cache holding the real weights (default: $HF_HUB_CACHE)")
+    ap.add_argument("--insightface-root", help="folder holding models/buffalo_l (default: ~/.insightface)")
     a = ap.parse_args(argv)
     if a.budget_s <= 0:
         ap.error("--budget-s must be > 0")
@@ -223,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         "capture": [py, "tests/benchmarks/bench_capture.py", *full, "--repeats", "1" if a.cpu_dry_run else "3",
                     "--specs", "summaries_only,head_mean", "--store-samples", "0", "--json", str(out / "capture.json")],
         "am2 precision": [py, "tests/benchmarks/bench_am2_precision.py", *full, "--json", str(out / "am2.json")],
+        "real weights": [py, "tests/benchmarks/real_weights_check.py", "--json", str(out / "real.json"),
+                         "--images", str(out / "real-images"),
+                         *(["--mirror", str(out / "mirror"), "--checkpoints", "hyper,turbo"] if a.cpu_dry_run else []),
+                         *[x for flag, v in (("--weights-root", a.weights_root), ("--cache-dir", a.cache_dir),
+                                             ("--insightface-root", a.insightface_root)) if v for x in (flag, v)]],
     }
     t0 = time.perf_counter()
     results = []
@@ -231,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         share = SHARES[name] / sum(SHARES[s] for s in steps[steps.index(name):])
         results.append(_step(name, cmds[name], left * share, env))
     figures = {"tests": parse_junit(out / "gpu.xml"), "pipeline": _read_json(out / "pipeline.json"),
-               "capture": _read_json(out / "capture.json"), "am2": _read_json(out / "am2.json")}
+               "capture": _read_json(out / "capture.json"), "am2": _read_json(out / "am2.json"),
+               "real": _read_json(out / "real.json")}
     wall = time.perf_counter() - t0
     text = table(results, figures, device, a.budget_s, wall)
     (out / "table.txt").write_text(text + "\n")

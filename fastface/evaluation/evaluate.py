@@ -166,8 +166,13 @@ class Evaluator:
 
         from fastface.evaluation.face_scores import FaceScorer
 
+        face_root = cfg.insightface_root
+        if backend == "insightface" and not cfg.tiny:  # --insightface-root, <weights-root>/insightface, ~/.insightface
+            from fastface.weights import find_insightface_root
+
+            face_root = str(find_insightface_root(cfg.insightface_root, cfg.weights_root) or "") or face_root
         if self.metrics & set(FACE_KEYS):
-            self.face = attempt(lambda: FaceScorer(backend, device=self.device, root=cfg.insightface_root))
+            self.face = attempt(lambda: FaceScorer(backend, device=self.device, root=face_root))
             if self.face is not None and "id" in self.metrics and backend == "skimage":
                 errors.append("metric 'id': the skimage backend gives no face embedding; use --face-backend "
                               "insightface or dlib, or leave 'id' out")

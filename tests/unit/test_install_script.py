@@ -110,3 +110,40 @@ def test_venv_cli_is_linked_onto_path_but_never_over_a_file(tmp_path):
     r = _link(tmp_path, venv)
     assert (local_bin / "fastface").read_text().endswith("someone-elses\n")  # left alone
     assert f"run '. {venv}/bin/activate' first" in r.stderr
+
+
+def test_gpu_install_plan_leaves_exactly_one_onnxruntime_build(tmp_path):
+    """`install.sh --gpu` (its commands printed with FASTFACE_INSTALL_PLAN=1): torch first, the
+    requirements without the CPU onnxruntime, that build removed, then requirements-gpu.txt's
+    onnxruntime-gpu pinned at the CPU build's version."""
+    import re
+
+    e = {**os.environ, "PYTHON": sys.executable, "FASTFACE_INSTALL_PLAN": "1", "FASTFACE_VENV": str(tmp_path / "v")}
+    r = subprocess.run(["bash", "scripts/install.sh", "--gpu"], cwd=ROOT, env=e, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    commands = [line for line in lines if line.startswith("pip ")]
+    assert commands[0] == "pip install -q torch==2.13.0"
+    requirements = [line.split(": ", 1)[1] for line in lines if line.startswith("  requirement: ")]
+    assert "insightface==2.1" in requirements and "diffusers==0.42.1" in requirements
+    assert not [q for q in requirements if re.match(r"onnxruntime\b(?!-)", q)]
+    uninstall = commands.index("pip uninstall -y -q onnxruntime")
+    gpu = commands.index("pip install -q -r requirements-gpu.txt")
+    assert commands.index(next(c for c in commands if c.startswith("pip install -q -r /"))) < uninstall < gpu
+    cpu_pin = next(q for q in (ROOT / "requirements.txt").read_text().splitlines() if q.startswith("onnxruntime=="))
+    gpu_pins = [q for q in (ROOT / "requirements-gpu.txt").read_text().splitlines() if q and not q.startswith("#")]
+    assert gpu_pins == [cpu_pin.replace("onnxruntime==", "onnxruntime-gpu==")]
+
+
+def test_onnxruntime_check_names_the_builds_and_the_fix():
+    r = subprocess.run([sys.executable, "scripts/check_onnxruntime.py"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    from importlib import metadata
+
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    expected = [b for b in ("onnxruntime", "onnxruntime-gpu") if b in names]
+    assert f"onnxruntime builds installed: {', '.join(expected) or 'none'}" in r.stdout
+    assert r.returncode == (0 if expected == ["onnxruntime-gpu"] else 1)
+    if r.returncode:
+        assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install -r requirements-gpu.txt" in r.stderr
