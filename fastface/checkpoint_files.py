@@ -17,7 +17,9 @@ import torch
 _WEIGHTS = re.compile(
     r"^(diffusion_pytorch_model|model|pytorch_model)(\.(?P<variant>[a-z0-9]+))?(-\d{5}-of-\d{5})?\.(safetensors|bin)$"
 )
-_INDEX = re.compile(r"^(diffusion_pytorch_model|model|pytorch_model)\.(safetensors|bin)\.index(\.(?P<variant>[a-z0-9]+))?\.json$")
+_INDEX = re.compile(
+    r"^(diffusion_pytorch_model|model|pytorch_model)\.(safetensors|bin)\.index(\.(?P<variant>[a-z0-9]+))?\.json$"
+)
 _NOT_MODELS = ("Tokenizer", "Scheduler", "Processor", "FeatureExtractor")
 
 
@@ -89,10 +91,7 @@ def read_state_dict(path: str | Path) -> dict:
     except FileNotFoundError:
         raise
     except Exception as e:  # SafetensorError, RuntimeError (zip), UnpicklingError, EOFError
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(
-            f"{path} is not a complete checkpoint file ({first}): it is partial or corrupt; delete it and download it again"
-        ) from e
+        raise _partial(path, e) from e
 
 
 def check_weights_file(path: str | Path) -> None:
@@ -107,10 +106,16 @@ def check_weights_file(path: str | Path) -> None:
         with safe_open(str(path), "pt"):
             pass
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(
-            f"{path} is not a complete checkpoint file ({first}): it is partial or corrupt; delete it and download it again"
-        ) from e
+        raise _partial(path, e) from e
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
+def _partial(path: Path, e: BaseException) -> ValueError:
+    return ValueError(f"{path} is not a complete checkpoint file ({_first_line(e)}): it is partial or corrupt; "
+                      "delete it and download it again")
 
 
 def check_folder_weights(folder: Path, variant: str | None) -> None:
@@ -124,7 +129,8 @@ def check_folder_weights(folder: Path, variant: str | None) -> None:
 # --- FaceID-Plus-v2 --------------------------------------------------------------------------------
 PLUS_IMAGE_PROJ = ("proj.0.weight", "proj.2.weight", "norm.weight", "perceiver_resampler.proj_in.weight",
                    "perceiver_resampler.proj_out.weight", "perceiver_resampler.layers.0.0.to_q.weight")
-FACEID_HINT = "FastFace needs IP-Adapter FaceID-Plus-v2 for SDXL, ip-adapter-faceid-plusv2_sdxl.bin from h94/IP-Adapter-FaceID"
+FACEID_HINT = ("FastFace needs IP-Adapter FaceID-Plus-v2 for SDXL, ip-adapter-faceid-plusv2_sdxl.bin from "
+               "h94/IP-Adapter-FaceID")
 
 
 def nest_faceid(state: dict) -> dict:
@@ -174,7 +180,7 @@ def check_lora(pipe, state: dict, path: str | Path, fix: str) -> None:
     try:
         converted, _ = pipe.lora_state_dict(dict(state), unet_config=pipe.unet.config)
     except Exception as e:  # unknown key layout
-        raise ValueError(f"{path} is not a LoRA diffusers can read ({str(e).strip().splitlines()[0][:200]}): {fix}") from e
+        raise ValueError(f"{path} is not a LoRA diffusers can read ({_first_line(e)}): {fix}") from e
     unet_sd = {k[len("unet."):]: v for k, v in converted.items() if k.startswith("unet.")}
     if not unet_sd:
         raise ValueError(f"{path} has no UNet LoRA layers: {fix}")

@@ -150,7 +150,10 @@ def make_scheduler(spec: CheckpointSpec, base_config: dict, *, weights_root=None
 
     cls = getattr(diffusers, spec.scheduler)
     if spec.scheduler_from_repo:
-        return cls.from_pretrained(resolve_repo(spec.repo, weights_root), subfolder="scheduler", cache_dir=cache_dir)
+        repo = resolve_repo(spec.repo, weights_root)
+        if Path(repo).is_dir():
+            require_file(Path(repo, "scheduler", "scheduler_config.json"), "checkpoint folder", Path(repo))
+        return cls.from_pretrained(repo, subfolder="scheduler", cache_dir=cache_dir)
     return cls.from_config(base_config, **spec.scheduler_kwargs)
 
 

@@ -109,7 +109,8 @@ HYPER_LAYERS = {
     "middle_block_2_out_layers_3": "mid_block.resnets.1.conv2",
 }
 LCM_LAYERS = {
-    "down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q": "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q",
+    "down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q":
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q",
     "mid_block_attentions_0_transformer_blocks_1_attn2_to_v": "mid_block.attentions.0.transformer_blocks.1.attn2.to_v",
     "up_blocks_0_attentions_2_transformer_blocks_0_ff_net_0_proj":
         "up_blocks.0.attentions.2.transformer_blocks.0.ff.net.0.proj",

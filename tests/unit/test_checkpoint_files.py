@@ -90,7 +90,8 @@ def test_plus_v2_passes_and_flat_files_nest():
      "is a plain FaceID adapter"),
     ({"lora_unet_x.lora_down.weight": torch.zeros(1)}, "is not an IP-Adapter file"),
     ({"image_proj": {"latents": torch.zeros(1)}, "ip_adapter": _ip()}, "is another IP-Adapter kind"),
-    ({"image_proj": PLUS_PROJ, "ip_adapter": {k: v for k, v in _ip().items() if "lora" not in k}}, "has no FaceID LoRA"),
+    ({"image_proj": PLUS_PROJ, "ip_adapter": {k: v for k, v in _ip().items() if "lora" not in k}},
+     "has no FaceID LoRA"),
     ({"image_proj": PLUS_PROJ, "ip_adapter": _ip(width=768, n=16)}, "is made for another base model"),
 ])
 def test_other_faceid_files_are_refused(state, words):
