@@ -16,6 +16,11 @@ from typing import Any
 
 import torch
 
+from fastface.checkpoint_files import (
+    check_faceid, check_folder_weights, check_lora, folder_variant, load_image_encoder, model_components,
+    nest_faceid, read_state_dict, require_file, weight_variants,
+)
+
 BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
 FACEID_ID = "h94/IP-Adapter-FaceID"
 FACEID_FILE = "ip-adapter-faceid-plusv2_sdxl.bin"
@@ -145,7 +150,10 @@ def make_scheduler(spec: CheckpointSpec, base_config: dict, *, weights_root=None
 
     cls = getattr(diffusers, spec.scheduler)
     if spec.scheduler_from_repo:
-        return cls.from_pretrained(resolve_repo(spec.repo, weights_root), subfolder="scheduler", cache_dir=cache_dir)
+        repo = resolve_repo(spec.repo, weights_root)
+        if Path(repo).is_dir():
+            require_file(Path(repo, "scheduler", "scheduler_config.json"), "checkpoint folder", Path(repo))
+        return cls.from_pretrained(repo, subfolder="scheduler", cache_dir=cache_dir)
     return cls.from_config(base_config, **spec.scheduler_kwargs)
 
 
@@ -180,6 +188,43 @@ def quiet_torchvision_fallback():
         logger.removeFilter(drop)
 
 
+def _variant(repo: str, dtype: torch.dtype, *, components: list[str] | None = None,
+             skip: tuple[str, ...] = ()) -> str | None:
+    """The ``variant`` to load ``repo`` with: for a Hub id "fp16" when float16 is wanted; for a
+    local folder what its files allow (:func:`fastface.checkpoint_files.folder_variant`), after
+    checking that its configs are there and its safetensors files are whole."""
+    if not Path(repo).is_dir():
+        return "fp16" if dtype == torch.float16 else None
+    folder = Path(repo)
+    if components is None:
+        components = [c for c in model_components(folder) if c not in skip]
+        require_file(folder / "scheduler" / "scheduler_config.json", "diffusers pipeline folder", folder)
+    variant = folder_variant(folder, components, dtype)
+    for name in components:
+        # diffusers loads a component's plain files where it has none of the variant
+        check_folder_weights(folder / name, variant if variant in weight_variants(folder / name) else None)
+    return variant
+
+
+def _unet_from_file(spec: CheckpointSpec, steps: int, base_path: str, *, dtype, weights_root, cache_dir):
+    """A full-UNet checkpoint file (Lightning) in the base UNet's architecture."""
+    from diffusers import UNet2DConditionModel
+
+    if Path(base_path).is_dir():
+        require_file(Path(base_path) / "unet" / "config.json", "SDXL base folder", Path(base_path))
+    config = UNet2DConditionModel.load_config(base_path, subfolder="unet", cache_dir=cache_dir)
+    unet = UNet2DConditionModel.from_config(config).to(dtype)
+    path = resolve_file(spec.repo, spec.weight_file(steps), weights_root=weights_root, cache_dir=cache_dir)
+    try:
+        unet.load_state_dict(read_state_dict(path))
+    except RuntimeError as e:
+        raise ValueError(
+            f"{path} does not fit the SDXL UNet of {base_path} ({str(e).strip().splitlines()[0][:160]}): "
+            f"give {spec.weight_file(steps)} from {spec.repo}"
+        ) from e
+    return unet
+
+
 def load_sdxl(
     checkpoint: str | CheckpointSpec = "hyper",
     *,
@@ -204,30 +249,27 @@ def load_sdxl(
     device = device or default_device()
     dtype = dtype or default_dtype(device)
     base_path = resolve_repo(base, weights_root)
-    fp16 = dtype == torch.float16
-    variant = "fp16" if fp16 and not Path(base_path).is_dir() else None
+    own_unet = spec.apply in ("unet_file", "unet_folder")
     kwargs: dict[str, Any] = {"dtype": dtype, "cache_dir": cache_dir}
+    variant = _variant(base_path, dtype, skip=("unet",) if own_unet else ())
     if variant:
         kwargs["variant"] = variant
 
     if spec.apply == "unet_file":
-        config = UNet2DConditionModel.load_config(base_path, subfolder="unet", cache_dir=cache_dir)
-        unet = UNet2DConditionModel.from_config(config).to(dtype)
-        from safetensors.torch import load_file
-
-        path = resolve_file(spec.repo, spec.weight_file(steps), weights_root=weights_root, cache_dir=cache_dir)
-        unet.load_state_dict(load_file(path))
-        kwargs["unet"] = unet
+        kwargs["unet"] = _unet_from_file(spec, steps, base_path, dtype=dtype, weights_root=weights_root,
+                                         cache_dir=cache_dir)
     elif spec.apply == "unet_folder":
         repo = resolve_repo(spec.repo, weights_root)
-        ukw = {"variant": "fp16"} if fp16 and not Path(repo).is_dir() else {}
+        ukw = {"variant": v} if (v := _variant(repo, dtype, components=[spec.subfolder])) else {}
         kwargs["unet"] = UNet2DConditionModel.from_pretrained(
             repo, subfolder=spec.subfolder, dtype=dtype, cache_dir=cache_dir, **ukw
         )
     pipe = StableDiffusionXLPipeline.from_pretrained(base_path, **kwargs)
     if spec.apply == "lora":
         path = resolve_file(spec.repo, spec.weight_file(steps), weights_root=weights_root, cache_dir=cache_dir)
-        pipe.load_lora_weights(path, adapter_name=spec.name)
+        state = read_state_dict(path)
+        check_lora(pipe, state, path, f"give {spec.weight_file(steps)} from {spec.repo} (an SDXL LoRA)")
+        pipe.load_lora_weights(state, adapter_name=spec.name)
         pipe.fuse_lora(adapter_names=[spec.name], lora_scale=spec.lora_fuse_scale)
         pipe.unload_lora_weights()
     pipe.scheduler = make_scheduler(spec, pipe.scheduler.config, weights_root=weights_root, cache_dir=cache_dir)
@@ -248,15 +290,14 @@ def load_faceid(
 ):
     """Load IP-Adapter FaceID-Plus-v2 through diffusers' ``load_ip_adapter`` (which also
     loads its LoRA as adapter ``faceid_0``) and the CLIP ViT-H image encoder."""
-    from transformers import CLIPVisionModelWithProjection
-
-    repo_path = resolve_repo(repo, weights_root)
     if Path(weight_name).is_file():  # a direct file path
-        repo_path, weight_name = str(Path(weight_name).parent), Path(weight_name).name
-    pipe.load_ip_adapter(
-        repo_path, subfolder=None, weight_name=weight_name, image_encoder_folder=None, cache_dir=cache_dir
-    )
-    encoder = CLIPVisionModelWithProjection.from_pretrained(
+        path = weight_name
+    else:
+        path = resolve_file(repo, weight_name, weights_root=weights_root, cache_dir=cache_dir)
+    state = nest_faceid(read_state_dict(path))
+    check_faceid(state, path, pipe.unet)
+    pipe.load_ip_adapter(state, subfolder=None, weight_name=Path(path).name, image_encoder_folder=None)
+    encoder = load_image_encoder(
         resolve_repo(image_encoder, weights_root), dtype=pipe.unet.dtype, cache_dir=cache_dir
     ).to(pipe.device)
     pipe.register_modules(image_encoder=encoder)
