@@ -106,15 +106,44 @@ def get_checkpoint(name: str) -> CheckpointSpec:
 
 
 # --- locating files ---------------------------------------------------------------------
-def resolve_repo(repo: str, weights_root: str | os.PathLike | None = None) -> str:
-    """A Hub id or a local folder: a local path wins, then ``weights_root/<repo>``, else the id."""
+def resolve_repo(repo: str, weights_root: str | os.PathLike | None = None, *, cache_dir=None,
+                 use_cache: bool = False) -> str:
+    """A Hub id or a local folder: a local path wins, then ``weights_root/<repo>``, then (with
+    ``use_cache``) the repo's ``main`` snapshot in the Hugging Face cache, else the id.
+
+    The loaders pass ``use_cache=True``: :func:`fastface.weights.ensure_weights` has made sure the
+    snapshot holds every file they read (fetching what only the Hub had), so a cached model loads
+    from its folder, its variant read from the files, with no request to the Hub."""
     if Path(repo).expanduser().is_dir():
         return str(Path(repo).expanduser())
     if weights_root is not None:
         candidate = Path(weights_root).expanduser() / repo
         if candidate.exists():
             return str(candidate)
+    if use_cache:
+        snapshot = cache_snapshot(repo, cache_dir)
+        if snapshot is not None:
+            return str(snapshot)
     return repo
+
+
+def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The Hugging Face cache folder (``cache_dir``, else ``$HF_HUB_CACHE`` / the default)."""
+    from huggingface_hub import constants
+
+    return Path(cache_dir or constants.HF_HUB_CACHE).expanduser()
+
+
+def cache_snapshot(repo: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The snapshot folder of ``repo``'s ``main`` revision in the Hugging Face cache, if any."""
+    if "/" not in repo or repo.startswith((".", "/", "~")):
+        return None
+    folder = hub_cache_dir(cache_dir) / ("models--" + repo.replace("/", "--"))
+    ref = folder / "refs" / "main"
+    if not ref.is_file():
+        return None
+    snap = folder / "snapshots" / ref.read_text().strip()
+    return snap if snap.is_dir() else None
 
 
 def resolve_file(
@@ -124,7 +153,7 @@ def resolve_file(
     """Local path of ``filename`` in ``repo``: from a local folder, or downloaded from the Hub."""
     if Path(filename).expanduser().is_file():
         return str(Path(filename).expanduser())
-    base = resolve_repo(repo, weights_root)
+    base = resolve_repo(repo, weights_root, cache_dir=cache_dir, use_cache=True)
     if Path(base).is_dir():
         path = Path(base, subfolder or "", filename)
         if not path.is_file():
@@ -150,7 +179,7 @@ def make_scheduler(spec: CheckpointSpec, base_config: dict, *, weights_root=None
 
     cls = getattr(diffusers, spec.scheduler)
     if spec.scheduler_from_repo:
-        repo = resolve_repo(spec.repo, weights_root)
+        repo = resolve_repo(spec.repo, weights_root, cache_dir=cache_dir, use_cache=True)
         if Path(repo).is_dir():
             require_file(Path(repo, "scheduler", "scheduler_config.json"), "checkpoint folder", Path(repo))
         return cls.from_pretrained(repo, subfolder="scheduler", cache_dir=cache_dir)
@@ -248,7 +277,7 @@ def load_sdxl(
     steps = steps or spec.steps
     device = device or default_device()
     dtype = dtype or default_dtype(device)
-    base_path = resolve_repo(base, weights_root)
+    base_path = resolve_repo(base, weights_root, cache_dir=cache_dir, use_cache=True)
     own_unet = spec.apply in ("unet_file", "unet_folder")
     kwargs: dict[str, Any] = {"dtype": dtype, "cache_dir": cache_dir}
     variant = _variant(base_path, dtype, skip=("unet",) if own_unet else ())
@@ -259,7 +288,7 @@ def load_sdxl(
         kwargs["unet"] = _unet_from_file(spec, steps, base_path, dtype=dtype, weights_root=weights_root,
                                          cache_dir=cache_dir)
     elif spec.apply == "unet_folder":
-        repo = resolve_repo(spec.repo, weights_root)
+        repo = resolve_repo(spec.repo, weights_root, cache_dir=cache_dir, use_cache=True)
         ukw = {"variant": v} if (v := _variant(repo, dtype, components=[spec.subfolder])) else {}
         kwargs["unet"] = UNet2DConditionModel.from_pretrained(
             repo, subfolder=spec.subfolder, dtype=dtype, cache_dir=cache_dir, **ukw
@@ -298,7 +327,8 @@ def load_faceid(
     check_faceid(state, path, pipe.unet)
     pipe.load_ip_adapter(state, subfolder=None, weight_name=Path(path).name, image_encoder_folder=None)
     encoder = load_image_encoder(
-        resolve_repo(image_encoder, weights_root), dtype=pipe.unet.dtype, cache_dir=cache_dir
+        resolve_repo(image_encoder, weights_root, cache_dir=cache_dir, use_cache=True), dtype=pipe.unet.dtype,
+        cache_dir=cache_dir
     ).to(pipe.device)
     pipe.register_modules(image_encoder=encoder)
     pipe.set_ip_adapter_scale(ip_scale)

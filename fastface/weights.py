@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from fastface.checkpoints import (
-    BASE_ID, CHECKPOINTS, FACEID_FILE, FACEID_ID, IMAGE_ENCODER_ID, CheckpointSpec, get_checkpoint,
+from fastface.checkpoints import (  # noqa: F401 (hub_cache_dir, cache_snapshot: part of this module's API)
+    BASE_ID, CHECKPOINTS, FACEID_FILE, FACEID_ID, IMAGE_ENCODER_ID, CheckpointSpec, cache_snapshot, get_checkpoint,
+    hub_cache_dir,
 )
 
 #: the files of insightface's buffalo_l that the insightface backend loads (detection + recognition)
@@ -168,12 +169,6 @@ def _merge(needs: Iterable[Need]) -> list[Need]:
 
 
 # --- where the files are ------------------------------------------------------------------
-def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    from huggingface_hub import constants
-
-    return Path(cache_dir or constants.HF_HUB_CACHE).expanduser()
-
-
 def cached_file(repo: str, filename: str, cache_dir=None) -> str | None:
     """The cached path of ``filename`` in ``repo`` (revision ``main``), or None."""
     from huggingface_hub import try_to_load_from_cache
@@ -183,16 +178,6 @@ def cached_file(repo: str, filename: str, cache_dir=None) -> str | None:
     except Exception:  # noqa: BLE001  an id that is no repo id (a local path) has no cache entry
         return None
     return found if isinstance(found, str) else None
-
-
-def cache_snapshot(repo: str, cache_dir=None) -> Path | None:
-    """The snapshot folder of ``repo``'s ``main`` revision in the Hugging Face cache, if any."""
-    folder = hub_cache_dir(cache_dir) / ("models--" + repo.replace("/", "--"))
-    ref = folder / "refs" / "main"
-    if not ref.is_file():
-        return None
-    snap = folder / "snapshots" / ref.read_text().strip()
-    return snap if snap.is_dir() else None
 
 
 def hub_offline() -> bool:

@@ -34,7 +34,7 @@ def _photo(folder: Path) -> str:
     return str(path)
 
 
-def _block_outputs(ff, identity, dtype, site_names) -> dict:
+def _block_outputs(ff, identity, dtype, site_names, size=None, noise: list | None = None) -> dict:
     """Outputs of the decoupled attention blocks (attn2) in the UNet call of ff-am2's first step."""
     import torch
 
@@ -46,12 +46,21 @@ def _block_outputs(ff, identity, dtype, site_names) -> dict:
         hooks.append(modules[site].register_forward_hook(
             lambda m, a, o, site=site: outs.setdefault(site, o.detach().float().cpu())))  # the first step
     pipe, old = ff.pipe, unet.dtype
+    prepare, fixed = pipe.prepare_latents, noise if noise is not None else []
+
+    def same_noise(*args, **kwargs):  # one draw for both precisions (randn's values differ between dtypes)
+        if not fixed:
+            fixed.append(prepare(*args, **kwargs).float())
+        return fixed[0].to(args[4] if len(args) > 4 else kwargs.get("dtype", torch.float32))
+
     try:
         pipe.to(dtype)  # every part, so that no float16 activation meets a float32 weight
+        pipe.prepare_latents = same_noise  # this instance only, removed below
         ident = type(identity)(identity.id_embed.to(dtype), identity.clip_embeds.to(dtype),
                                identity.clip_negative.to(dtype), identity.face, identity.name, identity.crop)
-        ff.generate(PROMPT, ident, load_preset("ff-am2"), seed=0)
+        ff.generate(PROMPT, ident, load_preset("ff-am2"), seed=0, height=size, width=size)
     finally:
+        del pipe.prepare_latents
         for h in hooks:
             h.remove()
         pipe.to(old)
@@ -59,7 +68,7 @@ def _block_outputs(ff, identity, dtype, site_names) -> dict:
 
 
 def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device, images: Path | None,
-        compare: bool) -> dict:
+        compare: bool, size: int | None = None) -> dict:
     import torch
 
     from fastface.config import load_preset
@@ -87,7 +96,8 @@ def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device
             if fp16:
                 torch.cuda.synchronize()
             t1 = time.perf_counter()
-            result, maps = probe.generate("check", PROMPT, identity, load_preset("ff-am2"), seed=0)
+            result, maps = probe.generate("check", PROMPT, identity, load_preset("ff-am2"), seed=0, height=size,
+                                          width=size)
             if fp16:
                 torch.cuda.synchronize()
             gen_s = time.perf_counter() - t1
@@ -107,8 +117,10 @@ def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device
                    torch.isfinite(result.latents.float()).all())}
         if compare and name == checkpoints[0]:
             sites = [s for s in ff.sites]
-            a = _block_outputs(ff, identity, torch.float16 if fp16 else torch.bfloat16, sites)
-            b = _block_outputs(ff, identity, torch.float32, sites)
+            # CUDA: the pipeline's float16 against float32; the CPU dry run: float32 against float64
+            noise: list = []
+            a = _block_outputs(ff, identity, torch.float16 if fp16 else torch.float32, sites, size, noise)
+            b = _block_outputs(ff, identity, torch.float32 if fp16 else torch.float64, sites, size, noise)
             rel = {s: float((a[s] - b[s]).abs().max() / (b[s].abs().max() + 1e-12)) for s in sites if s in a and s in b}
             row["fp16_vs_fp32"] = {"blocks": len(rel), "max_rel": max(rel.values()) if rel else None,
                                    "median_rel": float(np.median(list(rel.values()))) if rel else None}
@@ -131,6 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--mirror", type=Path, help="dry run: write the tiny exact Hub mirror here and use it on CPU")
     ap.add_argument("--no-compare", action="store_true", help="skip the float16-vs-float32 block comparison")
+    ap.add_argument("--size", type=int, help="image height and width (default: each checkpoint's; --mirror: 64)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--images", type=Path, help="folder for the generated images")
     a = ap.parse_args(argv)
@@ -141,11 +154,12 @@ def main(argv=None) -> int:
         from tests.fixtures.hub_mirror import build_hub_mirror
 
         weights_root, face_backend, device = str(build_hub_mirror(a.mirror)), "dlib", "cpu"
+        a.size = a.size or 64
         torch.set_num_threads(1)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     names = [c.strip() for c in a.checkpoints.split(",") if c.strip()]
     out = run(names, weights_root=weights_root, cache_dir=a.cache_dir, face_backend=face_backend,
-              face_root=a.insightface_root, device=device, images=a.images, compare=not a.no_compare)
+              face_root=a.insightface_root, device=device, images=a.images, compare=not a.no_compare, size=a.size)
     if "skipped" in out:
         print("real weights: skipped, not all present here:\n" + out["skipped"], flush=True)
     if a.json:

@@ -76,3 +76,39 @@ def test_cpu_dry_run_prints_the_table(tmp_path):
     assert table in r.stdout and "GPU check on CPU (dry run, tiny sizes)" in table
     assert "tests/gpu" in table and "am2 precision" in table and "AM2 fp16 vs fp32" in table
     assert "tests/gpu: passed / failed / skipped" in table                     # skipped on CPU
+
+
+def test_real_weights_step_dry_run_on_the_mirror(tmp_path):
+    """The 'real weights' step on the exact Hub mirror (CPU, 64 px, hyper and turbo): one image per
+    checkpoint with a head-mean capture at every site, and the precision comparison of every
+    decoupled block (float32 against float64 on CPU)."""
+    import json
+
+    out = tmp_path / "out"
+    r = run("--cpu-dry-run", "--only", "real weights", "--budget-s", "300", "--out", str(out), timeout=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    figures = json.loads((out / "real.json").read_text())["checkpoints"]
+    assert sorted(figures) == ["hyper", "turbo"]
+
+    for name, v in figures.items():
+        assert (v["width"], v["height"], v["sites"]) == (64, 64, 17), v
+        assert v["maps"] == 17 * 4 * 4 * 2  # sites x steps x ID tokens x pre/post (head-mean)
+        assert v["finite_latents"] and v["image_std"] > 0
+        assert (out / "real-images" / f"{name}.png").is_file()
+    cmp_ = figures["hyper"]["fp16_vs_fp32"]
+    assert cmp_["blocks"] == 17 and cmp_["max_rel"] < 1e-4  # float32 vs float64 of the same noise
+    table = (out / "table.txt").read_text()
+    assert "real hyper: sites / maps captured, faces, ID sim" in table and "real turbo" in table
+
+
+def test_real_weights_step_is_skipped_without_the_weights(tmp_path):
+    import json
+
+    r = subprocess.run([sys.executable, "tests/benchmarks/real_weights_check.py", "--weights-root",
+                        str(tmp_path / "empty"), "--cache-dir", str(tmp_path / "hf"), "--json", str(tmp_path / "r.json"),
+                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "INSIGHTFACE_HOME": str(tmp_path / "no-home")})
+    assert r.returncode == 0, r.stderr
+    assert "real weights: skipped, not all present here" in r.stdout
+    skipped = json.loads((tmp_path / "r.json").read_text())["skipped"]
+    assert "SDXL base" in skipped and "buffalo_l" in skipped
