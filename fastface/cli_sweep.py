@@ -145,7 +145,7 @@ def _preflight(args, spec) -> None:
     ensure_weights(spec.checkpoints, steps=spec.steps, fp16=default_dtype(device) == torch.float16,
                    faceid_weight=getattr(args, "faceid_weight", None) or FACEID_FILE, face_backend=spec.face_backend,
                    weights_root=args.weights_root, cache_dir=args.cache_dir,
-                   face_root=getattr(args, "insightface_root", None), command="fastface capture")
+                   face_root=getattr(args, "insightface_root", None))
 
 
 def cmd_capture(args) -> int:

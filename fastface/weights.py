@@ -420,7 +420,19 @@ def download(found: Sequence[Found], *, weights_root=None, cache_dir=None, face_
             root = (Path(face_root) if face_root else
                     Path(weights_root) / "insightface" if weights_root else insightface_roots()[-1])
             folder = root.expanduser() / "models" / "buffalo_l"
-            insightface_download("models", "buffalo_l", force=folder.exists(), root=str(root))
+            made = (folder.parent / "buffalo_l.zip", folder, folder.parent, folder.parent.parent)
+            existed = {p for p in made if p.exists()}
+            try:
+                insightface_download("models", "buffalo_l", force=folder.exists(), root=str(root))
+            except Exception as e:  # noqa: BLE001  offline, a bad zip: say where the files go, leave no empty folder
+                for p in (p for p in made if p not in existed):
+                    if p.is_file():
+                        p.unlink()
+                    elif p.is_dir() and not any(p.iterdir()):
+                        p.rmdir()
+                first = " ".join(str(e).split())[:200]
+                raise RuntimeError(f"insightface's buffalo_l download failed ({type(e).__name__}: {first}); put "
+                                   f"{', '.join(BUFFALO_FILES)} from buffalo_l.zip in {folder}") from e
             continue
         from huggingface_hub import hf_hub_download
 
