@@ -76,7 +76,7 @@ class _Step:
 
 
 class Probe:
-    """An :class:`fastface.processor.AttentionObserver` that captures maps as a spec says.
+    """An :class:`fastface.method.processor.AttentionObserver` that captures maps as a spec says.
 
     Shapes: observed maps are ``[batch, heads, queries, tokens]``; the stored maps of one
     (site, step, branch, token, head, stage) are ``[height, width]`` query grids.
@@ -287,7 +287,7 @@ def summarise_step(maps: list[torch.Tensor], encoding: str) -> tuple[list, list,
 def capture(pipe, spec: CaptureSpec, sink: Callable[[list], object] | None = None) -> Iterator[Probe]:
     """Attach a :class:`Probe` to a ``FastFacePipeline`` for the duration of the block (see the
     module docstring for what is installed and what is put back)."""
-    from fastface.processor import FastFaceAttnProcessor
+    from fastface.method.processor import FastFaceAttnProcessor
 
     unet = pipe.pipe.unet
     processors = dict(unet.attn_processors)

@@ -38,7 +38,7 @@ _QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
 
 
 def select_branch_rows(attn: torch.Tensor, layout, branches: tuple[str, ...]) -> tuple[torch.Tensor, list[str], list[str]]:
-    """Rows of the wanted branches, by name from a ``fastface.guidance.BranchLayout``.
+    """Rows of the wanted branches, by name from a ``fastface.method.guidance.BranchLayout``.
 
     Returns ``(rows [Bn, H, Q, T], present names in layout order, missing names)``; only the
     first row of each branch is taken (one image per sample).

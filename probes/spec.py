@@ -8,7 +8,7 @@ queries, tokens] that the FastFace processors emit, and how they are stored:
 - ``steps``: denoising step indices (0-based); ``None`` = all;
 - ``tokens``: ID tokens 0..3; ``None`` = all four; ``token_sum`` adds the map of all four tokens
   summed (stored as token -1);
-- ``branches``: DCG branch names of :data:`fastface.guidance.LAYOUTS` ('uncond', 'id', 'text',
+- ``branches``: DCG branch names of :data:`fastface.method.guidance.LAYOUTS` ('uncond', 'id', 'text',
   'text_id'); default the conditioned branch ``('text_id',)``. A branch absent from a step's
   batch is skipped and counted (``Probe.skipped``); ``full_batch=True`` makes the caller run
   all three branches of the variant at every step;

@@ -8,12 +8,13 @@ See store/README.md (design, guarantees) and store/VIEWS.md (views and columns).
 """
 
 from . import compact as compact  # the module: store.compact.compact(path, run_id)
-from .db import MigrationError, Store, connect_read_only, open_store
+from .db import Store, connect_read_only, open_store
 from .encode import HIST_BINS, HIST_EDGES, decode_map, encode_map, summarise
 from .layout import StoreError
 from .queries import list_queries, run_contracts, run_query
 from .records import (FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord, SiteRecord,
                       sample_key)
+from .schema import MigrationError
 from .writer import RunConfigMismatch, StoreWriter, done_sample_keys
 
 __all__ = [

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .db import load_migrations, schema_version, typed_memory_connection
+from .schema import load_migrations, schema_version, typed_memory_connection
 from .layout import Layout, StoreError, replace_file, validate_id
 from .summaries import MAP_COLUMNS, generated_faces, summarise_maps, typed_schema
 

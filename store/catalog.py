@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .db import SQL_DIR, Migration, apply_migrations, check_applied, sql_string_literal, write_table
+from .schema import SQL_DIR, Migration, apply_migrations, check_applied, sql_string_literal, write_table
 from .layout import TABLE_FILES, Layout, StoreError, publish, replace_file
 
 STORE_ID_MARK = "{{ store_id }}"

@@ -8,6 +8,7 @@ Queries take `$name` parameters, bound by DuckDB (never formatted into the text)
     df = run_query(con, "maps_for_sample", run_id="r1", sample_key="ab12...")
 
 Contracts return the rows that violate them: zero rows means the store is consistent.
+:func:`read_tables` reads whole views of a store into DataFrames (``fastface.read_store``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .db import SQL_DIR
+from .db import connect_read_only
 from .layout import StoreError
+from .schema import SQL_DIR
 
 QUERIES_DIR = SQL_DIR / "queries"
 CONTRACTS_DIR = SQL_DIR / "tests"
@@ -94,3 +96,21 @@ def run_contracts(conn: duckdb.DuckDBPyConnection, names: list[str] | None = Non
 def contract_violations(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     """Only the contracts that returned rows."""
     return {n: df for n, df in run_contracts(conn).items() if len(df)}
+
+
+#: the views :func:`read_tables` reads by default (maps and map_values are large: ask for them by name)
+DEFAULT_TABLES = ("runs", "samples", "faces", "metrics")
+
+
+def read_tables(store_path, tables=DEFAULT_TABLES) -> dict[str, pd.DataFrame]:
+    """A store's views as pandas DataFrames, ``{view: DataFrame}`` (read-only; see store/VIEWS.md
+    for the views and their columns)."""
+    views = {p.stem for p in (SQL_DIR / "views").glob("*.sql")}
+    unknown = [t for t in tables if t not in views]
+    if unknown:
+        raise StoreError(f"no view {unknown} in a store; the views are {sorted(views)}")
+    con = connect_read_only(store_path)
+    try:
+        return {t: execute_df(con, f'select * from "{t}"') for t in tables}
+    finally:
+        con.close()

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .db import INSERT_SQL, RAW_TABLES, SQL_DIR, apply_migrations, load_migrations, schema_version, write_table
+from .schema import INSERT_SQL, RAW_TABLES, SQL_DIR, apply_migrations, load_migrations, schema_version, write_table
 from .layout import Layout, StoreError, fsync_tree, key_of
 from .records import utcnow
 
@@ -93,7 +93,7 @@ def _check_registry(tables: tuple[SegmentTable, ...]) -> None:
         raise StoreError(f"SEGMENT_TABLES lists {dup} twice: one entry per table kind")
     unknown = sorted(set(names) - set(RAW_TABLES))
     if unknown:
-        raise StoreError(f"SEGMENT_TABLES lists {unknown}: not typed tables of store.db.RAW_TABLES")
+        raise StoreError(f"SEGMENT_TABLES lists {unknown}: not typed tables of store.schema.RAW_TABLES")
 
 
 _check_registry(SEGMENT_TABLES)

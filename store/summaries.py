@@ -29,7 +29,7 @@ MAP_COLUMNS = ("run_id", "sample_key", *KEY, "timestep", "encoding", "scale", "d
 
 def typed_schema(con, table: str) -> pa.Schema:
     """The Arrow schema of the typed table raw.<table> of a typed_memory_connection."""
-    from .db import RAW_TABLES
+    from .schema import RAW_TABLES
 
     return con.table(RAW_TABLES[table]).limit(0).to_arrow_table().schema
 

@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .db import SQL_DIR, open_store
+from .db import open_store
+from .schema import SQL_DIR
 
 VIEWS_MD = Path(__file__).resolve().parent / "VIEWS.md"
 

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .compact import manifest_values, merged_dir_names
-from .db import INSERT_SQL, load_migrations, open_store, schema_version, typed_memory_connection, write_table
+from .db import open_store
+from .schema import INSERT_SQL, load_migrations, schema_version, typed_memory_connection, write_table
 from .layout import HOST, Layout, StoreError, key_of, publish, sweep_tmp, validate_id
 from .records import (STATUSES, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
                       SiteRecord, utcnow)

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def tiny_root():
     """The tiny random-weight world in the real Hub layouts (cached under ~/.cache/fastface)."""
-    from fastface.tiny import build_tiny_world
+    from fastface.models.tiny import build_tiny_world
 
     return build_tiny_world()
 
@@ -21,7 +21,7 @@ def tiny_root():
 @pytest.fixture(scope="session")
 def tiny_pipes(tiny_root):
     """One loaded tiny FastFace pipeline per checkpoint, loaded on first use."""
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     cache: dict[str, object] = {}
 

@@ -9,7 +9,7 @@ if _ROOT not in sys.path:  # `streamlit run workbench/app.py` puts only workbenc
 
 import streamlit as st  # noqa: E402
 
-from workbench import data  # noqa: E402
+from workbench.data import queries  # noqa: E402
 
 #: the browser tab's icon ships with the app (a ":material/...:" page icon is fetched from a font host)
 ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
@@ -28,10 +28,10 @@ page = st.navigation(PAGES)
 
 with st.sidebar:
     st.caption("FastFace Workbench")
-    path = data.store_path()
+    path = queries.store_path()
     st.caption(f"Store: `{path}`" if path else "Store: none (use --store or FASTFACE_STORE)")
-    st.caption(data.selection_caption())
+    st.caption(queries.selection_caption())
     if st.button("Refresh data", icon=":material/refresh:", key="wb_refresh"):
-        data.refresh()
+        queries.refresh()
 
 page.run()

@@ -48,26 +48,6 @@ def style_text(prompt: str) -> str | None:
     return style or None
 
 
-def face_crop_box(bbox, image_shape) -> tuple[int, int, int, int]:
-    """Integer (x0, y0, x1, y1) of the square of side max(w, h) centred on the face box,
-    clipped to the image."""
-    h, w = image_shape[:2]
-    x0, y0, x1, y1 = (float(v) for v in bbox)
-    side = max(x1 - x0, y1 - y0)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    a0, b0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    a1, b1 = int(round(cx + side / 2)), int(round(cy + side / 2))
-    a0, b0, a1, b1 = max(a0, 0), max(b0, 0), min(a1, w), min(b1, h)
-    if a1 - a0 < 1 or b1 - b0 < 1:
-        raise ValueError(f"face box {bbox} lies outside the {w}x{h} image")
-    return a0, b0, a1, b1
-
-
-def face_crop(image: np.ndarray, bbox) -> np.ndarray:
-    a0, b0, a1, b1 = face_crop_box(bbox, image.shape)
-    return np.ascontiguousarray(image[b0:b1, a0:a1])
-
-
 class ClipScorer:
     """CLIP ViT-L/14 (transformers ``CLIPModel``) from a Hub id, a local path or a mirror."""
 

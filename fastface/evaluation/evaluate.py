@@ -135,7 +135,7 @@ class Evaluator:
     Every metric row's model string is tagged with the protocol (``<model>#protocol=<name>``)."""
 
     def __init__(self, cfg: EvalConfig):
-        from fastface.checkpoints import default_device
+        from fastface.models.checkpoints import default_device
 
         self.cfg = cfg
         self.protocol = Protocol(cfg.protocol)
@@ -168,7 +168,7 @@ class Evaluator:
 
         face_root = cfg.insightface_root
         if backend == "insightface" and not cfg.tiny:  # --insightface-root, <weights-root>/insightface, ~/.insightface
-            from fastface.weights import find_insightface_root
+            from fastface.models.weights import find_insightface_root
 
             face_root = str(find_insightface_root(cfg.insightface_root, cfg.weights_root) or "") or face_root
         if self.metrics & set(FACE_KEYS):
@@ -334,6 +334,6 @@ class Evaluator:
 
 
 def _photo_index(folder: str) -> dict[str, str]:
-    from fastface.dataset import read_photos
+    from fastface.sweeps.dataset import read_photos
 
     return {p.name: p.path for p in read_photos(folder)}

@@ -3,7 +3,7 @@
 The driver (the ``fastface evaluate`` process) lists the ok samples of the chosen runs (one
 query on a read-only catalog, no image bytes, **no model loaded**), cuts them into batches of
 ``--batch-size`` samples of one run, and hands the batches to a pool of Ray actors
-(:mod:`fastface.distributed`). Each actor loads the evaluation models once (one actor per GPU,
+(:mod:`fastface.sweeps.distributed`). Each actor loads the evaluation models once (one actor per GPU,
 ``num_gpus=1``; on CPU one per requested CPU), opens the store read-only and with its own
 ``StoreWriter(worker_id="ray-eval<slot>")``, and for each batch: finds the metric keys each
 sample still lacks (the run's existing keys are read once per actor and run), reads the images,
@@ -48,7 +48,7 @@ class EvalWorker:
 
     def __init__(self, cfg: EvalConfig, store_path: str, worker_id: str, threads: int | None = None,
                  marker: str | None = None, code: str | None = None):
-        from fastface.ray_setup import check_node, quiet_progress_bars
+        from fastface.sweeps.ray_setup import check_node, quiet_progress_bars
 
         check_node(store_path, worker_id, marker=marker, code=code, packages=CODE)
         quiet_progress_bars()
@@ -117,12 +117,12 @@ def evaluate_store_ray(store_path, cfg: EvalConfig, *, runs: Sequence[str] | Non
     """:func:`fastface.evaluation.runner.evaluate_store` on a Ray cluster (module docstring).
 
     ``address``, ``actors``, ``gpus_per_actor``, ``cpus_per_actor``: as for ``fastface capture
-    --ray`` (:func:`fastface.sweep_ray.run_sweep_ray`). ``hook(pool, stats)`` is called after
+    --ray`` (:func:`fastface.sweeps.sweep_ray.run_sweep_ray`). ``hook(pool, stats)`` is called after
     each batch (tests)."""
     from tqdm import tqdm
 
-    from fastface.distributed import ActorPool, PoolError, default_pool_options, import_ray, ray_session
-    from fastface.ray_setup import source_fingerprint
+    from fastface.sweeps.distributed import ActorPool, PoolError, default_pool_options, import_ray, ray_session
+    from fastface.sweeps.ray_setup import source_fingerprint
     from store.db import connect_read_only
     from store.layout import Layout
     from store.queries import run_query

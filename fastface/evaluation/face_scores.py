@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastface.faces import BACKENDS, Face, FaceImageError, FaceModelUnavailable, NoFaceError, as_rgb, load_image, make_analyzer
+from fastface.faces.base import BACKENDS, Face, FaceImageError, FaceModelUnavailable, NoFaceError, as_rgb
+from fastface.faces.photos import load_image, make_analyzer
 from fastface.evaluation.models import model_string
 from fastface.evaluation.protocol import (RELEASE_DET_SIZES, largest_box, pick_generated_face, release_crop,
                                           release_face_ratio)
@@ -49,7 +50,7 @@ def face_model_string(backend: str, *, root: str | os.PathLike | None = None) ->
     if backend == "dlib":
         import dlib
 
-        from fastface.faces import DLIB_MODEL_FILES, DlibAnalyzer, _dlib_models
+        from fastface.faces.dlib import DLIB_MODEL_FILES, DlibAnalyzer, _dlib_models
 
         models = _dlib_models()
         settings = ", ".join(f"{k}={v}" for k, v in DlibAnalyzer.SETTINGS.items())

@@ -1,7 +1,7 @@
 """``fastface import``: an existing folder of generations as a run of the store.
 
 The folder holds one image per (identity, prompt) pair of a dataset, named by a pattern
-(default ``{index}.png``, ``index`` = the position in :meth:`fastface.dataset.Dataset.pairs`:
+(default ``{index}.png``, ``index`` = the position in :meth:`fastface.sweeps.dataset.Dataset.pairs`:
 identities outer, prompts inner).  The run's FastFaceConfig JSON (a config file, or the
 ``.json`` that ``fastface generate`` writes beside its PNG) gives the preset and scales.
 
@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from fastface.config import ConfigError, FastFaceConfig
+from fastface.method.config import ConfigError, FastFaceConfig
 
 PATTERN_FIELDS = ("index", "identity", "identity_index", "prompt_index")
 
@@ -159,7 +159,7 @@ def import_folder(store_path, images: str | Path, config_path: str | Path, datas
     from fastface.evaluation.models import check_device
     from fastface.evaluation.pairing import ORDERS, PairingError, identity_names_in_order, pairing_report, reorder
     from fastface.evaluation.protocol import Protocol
-    from fastface.sweep import package_versions
+    from fastface.sweeps.sweep import package_versions
     from store.records import FaceRecord, MetricRecord, RunRecord, SampleRecord, sample_key, utcnow
     from store.writer import StoreWriter
 

@@ -1,7 +1,7 @@
 """Where evaluation models come from, and the version string recorded with every value.
 
 Every model is named by its Hugging Face Hub id (or a local path).  A ``weights_root`` folder
-that mirrors the Hub (``<root>/<org>/<name>/...``, as :func:`fastface.checkpoints.resolve_repo`
+that mirrors the Hub (``<root>/<org>/<name>/...``, as :func:`fastface.models.checkpoints.resolve_repo`
 reads it) is searched first; without a local copy the files are downloaded from the Hub.
 
 The version recorded in ``MetricRecord.model`` is ``"<hub id or path>@<sha8>"`` where ``sha8``
@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from fastface.checkpoints import resolve_repo
+from fastface.models.checkpoints import resolve_repo
 
 #: OpenAI CLIP preprocessing (ViT-L/14 and ImageReward's BLIP use the same constants)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

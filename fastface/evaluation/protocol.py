@@ -18,6 +18,8 @@ hand-made inputs in ``tests/unit/test_eval_protocol.py``):
   whole prompt (both protocols: every prompt is scored);
 - :func:`release_crop` — the release's FSC crop: ``int()`` of the box, then Python slicing
   (a negative coordinate wraps around), ``None`` when empty;
+- :func:`face_crop` / :func:`square_crop` — the corrected FSC crop (the square of side
+  max(w, h) centred on the face box, clipped to the image);
 - :func:`release_clip_pixels` — the release's CLIP input: a float tensor mapped with
   ``Normalize(mean=-1, std=2)`` (built for [-1, 1] inputs), resized as a tensor (bicubic,
   antialiased), centre-cropped, CLIP-normalised.  For FSC the release feeds 0..255 values
@@ -147,11 +149,29 @@ def release_crop(image: np.ndarray, bbox) -> np.ndarray | None:
     return np.ascontiguousarray(crop)
 
 
+def face_crop_box(bbox, image_shape) -> tuple[int, int, int, int]:
+    """Integer (x0, y0, x1, y1) of the square of side max(w, h) centred on the face box,
+    clipped to the image."""
+    h, w = image_shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    a0, b0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    a1, b1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+    a0, b0, a1, b1 = max(a0, 0), max(b0, 0), min(a1, w), min(b1, h)
+    if a1 - a0 < 1 or b1 - b0 < 1:
+        raise ValueError(f"face box {bbox} lies outside the {w}x{h} image")
+    return a0, b0, a1, b1
+
+
+def face_crop(image: np.ndarray, bbox) -> np.ndarray:
+    a0, b0, a1, b1 = face_crop_box(bbox, image.shape)
+    return np.ascontiguousarray(image[b0:b1, a0:a1])
+
+
 def square_crop(image: np.ndarray, bbox) -> np.ndarray | None:
     """corrected FSC crop: the square of side max(w, h) centred on the box, clipped to the
     image (so that CLIP's centre crop keeps the whole face); None for a box outside it."""
-    from fastface.evaluation.clip_scores import face_crop
-
     try:
         return face_crop(image, bbox)
     except ValueError:

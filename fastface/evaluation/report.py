@@ -25,7 +25,7 @@ absolute for ImageReward and the aesthetic score; ``*`` = exact sign-flip p <= 0
 least 6 pairs (fewer cannot reach 0.05), with a Student-t 95 % interval of the difference.
 
 Fronts: per (checkpoint, lora_scale), ID similarity against CLIP / AE / IR, one line per preset
-through its IP-Adapter scales (:func:`workbench.charts_compare.fronts`), and the Pareto-optimal
+through its IP-Adapter scales (:func:`workbench.charts.compare.fronts`), and the Pareto-optimal
 runs (no other run of the group is at least as good on both axes and better on one).
 """
 from __future__ import annotations
@@ -321,7 +321,7 @@ def make_report(store_path, out_dir, *, runs: Sequence[str] | None = None, basel
 
     figure_lines = []
     if figures and not rep.fronts.empty:
-        from workbench.figures import ExportUnavailable, browser_path, export_figure
+        from workbench.data.export import ExportUnavailable, browser_path, export_figure
 
         if browser_path() is None:
             rep.figure_message = ("figures skipped: static export needs Chromium (Debian: apt-get install -y "

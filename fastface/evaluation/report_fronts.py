@@ -47,8 +47,8 @@ def fronts_table(joint: pd.DataFrame) -> pd.DataFrame:
 def front_figures(fronts: pd.DataFrame, titles: dict[str, str], protocol: str = "corrected"
                   ) -> list[tuple[str, object]]:
     """(name, plotly figure) per (checkpoint, lora_scale, x metric)."""
-    from workbench.charts_compare import fronts as fronts_chart
-    from workbench.style import run_label, run_symbols
+    from workbench.charts.compare import fronts as fronts_chart
+    from workbench.charts.style import run_label, run_symbols
 
     out = []
     if fronts.empty:

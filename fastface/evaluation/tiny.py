@@ -5,7 +5,7 @@
 - ``openai/clip-vit-large-patch14``: a ``CLIPModel.save_pretrained`` folder (tiny text and
   vision towers: width 32, 2 layers, 224 px images in 32 px patches) whose **projection_dim is
   768**, like ViT-L/14's, so that the real-sized aesthetic MLP runs on its embeddings; an
-  offline ``CLIPTokenizer`` (:func:`fastface.tiny.tiny_tokenizer`) and CLIP-L's
+  offline ``CLIPTokenizer`` (:func:`fastface.models.tiny.tiny_tokenizer`) and CLIP-L's
   ``preprocessor_config.json`` (224 px, OpenAI mean/std);
 - ``christophschuhmann/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth`` and the
   release's ``ava+logos-l14-linearMSE.pth``: aesthetic MLPs with the real key names **and the
@@ -65,7 +65,7 @@ def tiny_bert_tokenizer():
 def tiny_clip(seed: int):
     from transformers import CLIPConfig, CLIPModel
 
-    from fastface.tiny import _vocab
+    from fastface.models.tiny import _vocab
 
     cfg = CLIPConfig(
         text_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
@@ -121,7 +121,7 @@ def build_tiny_eval_world(root: str | os.PathLike | None = None, *, seed: int = 
     from fastface.evaluation.clip_scores import AESTHETIC_FILE, AESTHETIC_REPOS, CLIP_ID
     from fastface.evaluation.image_reward import IMAGE_REWARD_FILE, IMAGE_REWARD_ID, MED_CONFIG_FILE, TOKENIZER_IDS
     from fastface.evaluation.protocol import AESTHETIC_HEADS
-    from fastface.tiny import tiny_tokenizer
+    from fastface.models.tiny import tiny_tokenizer
 
     root = Path(root) if root is not None else default_eval_root(seed)
     marker = root / "tiny_eval_world.json"

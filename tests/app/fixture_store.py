@@ -161,7 +161,7 @@ SWEEP_SCALES = (0.5, 0.8)
 
 
 def sweep_notes(presets, scales, dataset: str) -> str:
-    """The notes fastface.sweep.begin_runs writes into every run of one capture command."""
+    """The notes fastface.sweeps.sweep.begin_runs writes into every run of one capture command."""
     import json
 
     return json.dumps({"sweep": {"checkpoints": ["hyper"], "presets": list(presets), "ip_scales": list(scales),

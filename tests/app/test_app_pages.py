@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from workbench import data, selection
+from workbench.data import queries, selection
 
 PAGES = ["pages/runs.py", "pages/samples.py", "pages/attention.py", "pages/faces.py",
          "pages/compare.py", "pages/sql.py", "pages/figures.py"]
@@ -21,7 +21,7 @@ def ok(at):
 
 def figure(at, key):
     """The plotly figure a page registered under key (for the Figures page)."""
-    return at.session_state[data.STATE_FIGURES][key]["figure"]
+    return at.session_state[queries.STATE_FIGURES][key]["figure"]
 
 
 def frame(at, column):
@@ -57,7 +57,7 @@ def test_runs_page_lists_runs_progress_and_selection(app, fixture_store):
     # package versions: one command) with its baseline run first; the sidebar says so
     assert app.multiselect(key="runs_pick").value == ["r-baseline", "r-ffam2", "r-ffam2-06"]
     assert "Runs chosen: 3, the newest sweep with 1 baseline run" in sidebar_text(app)
-    assert data.STATE_RUNS not in app.session_state
+    assert queries.STATE_RUNS not in app.session_state
     table = frame(app, "progress")
     assert sorted(table["run"]) == sorted(fixture_store["runs"])
     running = table.set_index("run").loc["r-ffam2-06"]
@@ -67,7 +67,7 @@ def test_runs_page_lists_runs_progress_and_selection(app, fixture_store):
     assert any("Updates every 5 s" in c.value for c in app.caption)  # a run is in progress
     app.multiselect(key="runs_pick").set_value(["r-baseline", "r-ffam2"])
     ok(app.run())
-    assert app.session_state[data.STATE_RUNS] == ["r-baseline", "r-ffam2"]
+    assert app.session_state[queries.STATE_RUNS] == ["r-baseline", "r-ffam2"]
     app.toggle(key="runs_auto").set_value(False)
     ok(app.run())
     assert not any("Updates every" in c.value for c in app.caption)
@@ -86,7 +86,7 @@ def test_sidebar_tells_picked_runs(fixture_store, monkeypatch):
 
     monkeypatch.setenv("FASTFACE_STORE", fixture_store["path"])
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state[data.STATE_RUNS] = ["r-ffam2", "gone-run"]
+    at.session_state[queries.STATE_RUNS] = ["r-ffam2", "gone-run"]
     ok(at.run())
     assert "Runs chosen: 1 (picked on Runs)" in sidebar_text(at)
     assert at.multiselect(key="runs_pick").value == ["r-ffam2"]
@@ -154,7 +154,7 @@ def test_attention_page_histograms_mass_and_entropy(app):
     assert float(app.metric[0].value) < share  # AM sharpens the maps on the face
     entropy = figure(app, "attn_entropy")
     assert len(entropy.data) == 3 * 2 * 3  # parts x (run, stage)
-    assert "attn_peak" in app.session_state[data.STATE_FIGURES]
+    assert "attn_peak" in app.session_state[queries.STATE_FIGURES]
 
 
 def test_faces_page_ffc_and_open_sample(app, fixture_store):
@@ -170,7 +170,7 @@ def test_faces_page_ffc_and_open_sample(app, fixture_store):
     ok(app.run())
     assert app.title[0].value == "Samples"  # jumped to the sample
     assert app.selectbox(key="smp_unit").value == ("id0", "a watercolor portrait", 1)
-    assert "overlay_r-ffam2" in app.session_state[data.STATE_FIGURES]
+    assert "overlay_r-ffam2" in app.session_state[queries.STATE_FIGURES]
 
 
 def test_compare_page_paired_deltas(app):
@@ -245,7 +245,7 @@ def test_figures_page_lists_charts(app):
 
 
 def test_figures_page_exports_from_the_app(app, tmp_path):
-    from workbench import figures as wbfigures
+    from workbench.data import export as wbfigures
 
     if wbfigures.browser_path() is None:
         pytest.skip("Chromium not found (apt-get install -y chromium): static export unavailable")

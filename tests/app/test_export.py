@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import charts, figures, style
+from workbench.charts import attention as attention_charts, faces as faces_charts, style
+from workbench.data import export
 
 needs_chromium = pytest.mark.skipif(
-    figures.browser_path() is None,
+    export.browser_path() is None,
     reason="Chromium not found (apt-get install -y chromium): kaleido cannot export static images")
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _stop_kaleido():
     yield
-    figures.shutdown()
+    export.shutdown()
 
 
 def _fig():
@@ -25,14 +26,14 @@ def _fig():
                        "similarity": [0.5, 0.55, 0.7]})
     meta = {"r1": {"preset": "baseline", "ip_scale": 0.8, "label": "baseline (r1)"},
             "r2": {"preset": "ff-am2", "ip_scale": 0.8, "label": "ff-am2 (r2)"}}
-    return charts.similarity_vs_size(df, meta)
+    return faces_charts.similarity_vs_size(df, meta)
 
 
 @needs_chromium
 def test_export_png_svg_pdf_with_sidecar(tmp_path):
     prov = {"query": "workbench:faces_generated", "sql": "select 1", "params": {"run_ids": ["r1", "r2"]},
             "run_ids": ["r1", "r2"], "store": "/x"}
-    paths = figures.export_figure(_fig(), tmp_path / "out", "Similarity vs size", prov)
+    paths = export.export_figure(_fig(), tmp_path / "out", "Similarity vs size", prov)
     assert set(paths) == {"png", "svg", "pdf", "json"}
     png, svg, pdf = (paths[k].read_bytes() for k in ("png", "svg", "pdf"))
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
@@ -53,15 +54,15 @@ def test_export_png_svg_pdf_with_sidecar(tmp_path):
 def test_export_overlay_with_embedded_image(tmp_path):
     from tests.app.fixture_store import _png, base_image
 
-    fig = charts.attention_overlay(_png(base_image()), np.random.default_rng(0).random((8, 8)),
-                                   box=(18, 14, 46, 50), image_size=(64, 64))
-    paths = figures.export_figure(fig, tmp_path, "overlay", {}, formats=("png",))
+    fig = attention_charts.attention_overlay(_png(base_image()), np.random.default_rng(0).random((8, 8)),
+                                             box=(18, 14, 46, 50), image_size=(64, 64))
+    paths = export.export_figure(fig, tmp_path, "overlay", {}, formats=("png",))
     assert paths["png"].stat().st_size > 2000 and paths["json"].exists()
 
 
 def test_export_without_chromium_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))
-    assert figures.browser_path() is None
-    with pytest.raises(figures.ExportUnavailable, match="apt-get install -y chromium"):
-        figures.export_figure(_fig(), tmp_path, "x", {})
+    assert export.browser_path() is None
+    with pytest.raises(export.ExportUnavailable, match="apt-get install -y chromium"):
+        export.export_figure(_fig(), tmp_path, "x", {})
     assert not (tmp_path / "x.png").exists()

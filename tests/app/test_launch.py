@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import data, launch
+from workbench import launch
+from workbench.data import queries
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +35,10 @@ def test_main_refuses_a_missing_store(tmp_path, capsys):
 
 def test_store_path_from_argv_then_env(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTFACE_STORE", str(tmp_path / "env"))
-    assert data.store_path(["--store", str(tmp_path / "argv")]) == str(tmp_path / "argv")
-    assert data.store_path([]) == str(tmp_path / "env")
+    assert queries.store_path(["--store", str(tmp_path / "argv")]) == str(tmp_path / "argv")
+    assert queries.store_path([]) == str(tmp_path / "env")
     monkeypatch.delenv("FASTFACE_STORE")
-    assert data.store_path([]) is None
+    assert queries.store_path([]) is None
 
 
 # --- the server goes with the fastface process --------------------------------------------------

@@ -1,4 +1,4 @@
-"""workbench.selection: sweeps, the default runs to compare, and Compare's baseline pairing
+"""workbench.data.selection: sweeps, the default runs to compare, and Compare's baseline pairing
 (pure functions on frames shaped like the `runs` query)."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from workbench import selection
+from workbench.data import selection
 
 T0 = pd.Timestamp("2026-01-01 12:00:00")
 

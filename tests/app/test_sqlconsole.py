@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.app.conftest import store_snapshot
-from workbench.sqlconsole import Sandbox
+from workbench.data.sql_console import Sandbox
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""workbench.stats: the paired bootstrap against cases with known answers."""
+"""workbench.data.stats: the paired bootstrap against cases with known answers."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.stats import paired_bootstrap, paired_deltas
+from workbench.data.stats import paired_bootstrap, paired_deltas
 
 
 def test_constant_difference_has_a_degenerate_interval():

@@ -1,4 +1,4 @@
-"""Benchmark: AM2 (fastface.transforms.am2) in float16 against float32 on the attention shapes of
+"""Benchmark: AM2 (fastface.method.transforms.am2) in float16 against float32 on the attention shapes of
 the full-size model (the transform alone; the pipeline runs fp16 on CUDA).
 
     python tests/benchmarks/bench_am2_precision.py            # CPU, tiny shapes, tiny world
@@ -19,7 +19,7 @@ import torch
 
 
 def agreement(shape: tuple[int, ...], device: str, seed: int = 0, **am2_kw) -> dict:
-    from fastface.transforms import am2
+    from fastface.method.transforms import am2
 
     g = torch.Generator(device="cpu").manual_seed(seed)
     logits = torch.randn(*shape[:-1], 77 + shape[-1], generator=g) * 3
@@ -33,7 +33,7 @@ def agreement(shape: tuple[int, ...], device: str, seed: int = 0, **am2_kw) -> d
 
 
 def main() -> None:
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="CUDA and the full-size SDXL attention shapes")

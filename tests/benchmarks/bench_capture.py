@@ -39,17 +39,17 @@ def _sync():
 
 def _pipe(full: bool):
     if full:
-        from fastface.fullsize import fullsize_pipeline
+        from fastface.models.fullsize import fullsize_pipeline
 
         return fullsize_pipeline("cuda", torch.float16), 512
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     p = load_pipeline("hyper", tiny=True, face_backend="none")
     return p, p.id_dim
 
 
 def main() -> None:
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
     from probes.capture import capture
     from probes.spec import named_spec
 

@@ -39,7 +39,7 @@ PRESETS = ("baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2")
 
 def capture(store: Path, weights: str | None, limit: int | None, repeats: int = 1) -> None:
     from fastface.cli import main
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
 
     ds = write_demo_dataset(store.parent / (store.name + "-dataset"), world="face")
     prompts = store.parent / (store.name + "-prompts.txt")
@@ -47,7 +47,7 @@ def capture(store: Path, weights: str | None, limit: int | None, repeats: int = 
     common = ["capture", "--photos", str(Path(ds.source) / "id_photos"), "--prompts", str(prompts),
               "--store", str(store), "--face-world", "--capture", "head_mean", "--seed", "50"]
     if weights:
-        from fastface.faceworld.world import build_face_world
+        from fastface.models.faceworld.world import build_face_world
 
         common += ["--weights-root", str(build_face_world(store.parent / (store.name + "-world"), weights=weights))]
     if limit:
@@ -132,7 +132,7 @@ def _hog_hits(images) -> tuple[dict[str, float], dict[str, float]]:
     image, at score 0 and at the photo threshold 0.25: what the CNN small-image detector adds.
     One HOG pass at 0 serves both (a face at 0.25 is one of its faces scoring at least 0.25)."""
     from fastface.evaluation.runner import decode_png
-    from fastface.faces import DlibAnalyzer
+    from fastface.faces.dlib import DlibAnalyzer
 
     analyzer, photo = DlibAnalyzer(small_detector="hog", small_threshold=0.0), DlibAnalyzer.SETTINGS["threshold"]
     hits: tuple[dict, dict] = ({}, {})

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from fastface.config import load_preset
+from fastface.method.config import load_preset
 
 
 def _sync():
@@ -36,12 +36,12 @@ def main() -> None:
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
     if args.full:
-        from fastface.fullsize import fullsize_pipeline
+        from fastface.models.fullsize import fullsize_pipeline
 
         pipe = fullsize_pipeline("cuda", torch.float16)
         dim, res = 512, 1024
     else:
-        from fastface.pipeline import load_pipeline
+        from fastface.models.pipeline import load_pipeline
 
         pipe = load_pipeline("hyper", tiny=True, face_backend="none")
         dim, res = pipe.id_dim, pipe.resolution

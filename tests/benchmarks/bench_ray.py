@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE.parents[2]))  # this checkout's fastface (Ray's work
 
 
 def spec_and_dataset(root: Path, pairs: int | None):
-    from fastface.dataset import write_demo_dataset
-    from fastface.sweep import SweepSpec
+    from fastface.sweeps.dataset import write_demo_dataset
+    from fastface.sweeps.sweep import SweepSpec
 
     ds = write_demo_dataset(root / "dataset")
     spec = SweepSpec(presets=("baseline", "ff-am2"), ip_scales=(0.5, 0.8), tiny=True, face_backend="dlib",
@@ -53,8 +53,8 @@ def plain_child(root: str, store: str, pairs: int | None, out: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from fastface.pipeline import load_pipeline
-    from fastface.sweep import run_sweep
+    from fastface.models.pipeline import load_pipeline
+    from fastface.sweeps.sweep import run_sweep
 
     spec, ds = spec_and_dataset(Path(root), pairs)
     stamps: list[float] = []
@@ -77,8 +77,8 @@ def run_plain(root: Path, pairs: int | None, tag: str) -> dict:
 def run_ray(root: Path, pairs: int | None, actors: int, tag: str) -> dict:
     import functools
 
-    from fastface.pipeline import load_pipeline
-    from fastface.sweep_ray import run_sweep_ray
+    from fastface.models.pipeline import load_pipeline
+    from fastface.sweeps.sweep_ray import run_sweep_ray
 
     spec, ds = spec_and_dataset(root, pairs)
     stamps: list[float] = []
@@ -99,7 +99,7 @@ def make_eval_store(root: Path, n: int) -> Path:
     import numpy as np
     from PIL import Image
 
-    from fastface.faces import sample_photos
+    from fastface.faces.photos import sample_photos
     from store.records import RunRecord, SampleRecord, sample_key
     from store.writer import StoreWriter
 
@@ -240,7 +240,7 @@ def main() -> None:
     os.chdir(HERE.parents[2])  # Ray's workers import from the driver's working directory
     import ray
 
-    from fastface.tiny import build_tiny_world
+    from fastface.models.tiny import build_tiny_world
 
     build_tiny_world()
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "

@@ -38,7 +38,7 @@ def _block_outputs(ff, identity, dtype, site_names, size=None, noise: list | Non
     """Outputs of the decoupled attention blocks (attn2) in the UNet call of ff-am2's first step."""
     import torch
 
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     unet, outs, hooks = ff.pipe.unet, {}, []
     modules = dict(unet.named_modules())
@@ -71,9 +71,9 @@ def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device
         compare: bool, size: int | None = None) -> dict:
     import torch
 
-    from fastface.config import load_preset
-    from fastface.pipeline import load_pipeline
-    from fastface.weights import generation_needs, missing_message, resolve
+    from fastface.method.config import load_preset
+    from fastface.models.pipeline import load_pipeline
+    from fastface.models.weights import generation_needs, missing_message, resolve
     from probes.capture import capture
     from probes.spec import named_spec
 
@@ -107,7 +107,7 @@ def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device
         faces = ff.analyzer.detect(image)
         sim = None
         if faces and faces[0].embedding is not None:
-            from fastface.faces import face_similarity
+            from fastface.faces.base import face_similarity
 
             sim = face_similarity(max(faces, key=lambda f: f.area).embedding, identity.face.embedding)
         result.image.save(tmp / f"{name}.png")

@@ -7,7 +7,7 @@ directly as compacted segments (``data/run=<id>/segment=<uuid>/`` with samples, 
 metrics, sites, manifest, map_stats and face_mass files, ``compacted_at`` in the past), ~0.2 s per
 sample when the machine is free:
   * samples, faces, metrics, sites and manifest go through the store's typed in-memory tables and
-    ``store.db.COPY_SQL`` (Parquet v2, zstd), like the writer;
+    ``store.schema.COPY_SQL`` (Parquet v2, zstd), like the writer;
   * maps: an Arrow table cast to ``raw.maps``' exact column types, written by pyarrow (Parquet v2
     pages, zstd, the row-group size compaction uses: ``store.segment.SEGMENT_TABLES``), rows
     sorted by sample key as compaction merges ``sample=<key>`` folders in name order;
@@ -79,7 +79,8 @@ def _png(rng) -> bytes:
 
 class SegmentBuilder:
     def __init__(self, store: Path, seed: int = 0):
-        from store.db import load_migrations, open_store, schema_version, typed_memory_connection
+        from store.db import open_store
+        from store.schema import load_migrations, schema_version, typed_memory_connection
         from store.summaries import typed_schema
 
         self.layout = open_store(store).layout
@@ -148,7 +149,7 @@ class SegmentBuilder:
 
     def segment(self, run_id: str, indices: list[int]) -> Path:
         """Write one compacted segment of the given sample numbers; returns its directory."""
-        from store.db import INSERT_SQL, write_table
+        from store.schema import INSERT_SQL, write_table
         from store.layout import publish
         from store.records import SiteRecord
         from store.segment import SEGMENT_TABLES

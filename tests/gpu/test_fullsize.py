@@ -13,7 +13,7 @@ PRESETS = ["baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2"]
 
 @pytest.fixture(scope="module")
 def full():
-    from fastface.fullsize import fullsize_pipeline
+    from fastface.models.fullsize import fullsize_pipeline
 
     return fullsize_pipeline("cuda", torch.float16)
 
@@ -25,7 +25,7 @@ def test_full_size_has_70_decoupled_blocks(full):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_one_step_of_each_preset(full, preset):
-    from fastface.config import FastFaceConfig, load_preset
+    from fastface.method.config import FastFaceConfig, load_preset
 
     cfg = load_preset(preset)
     d = cfg.to_dict()  # one step: keep each schedule's second value (the middle of the 4-step schedule)

@@ -18,8 +18,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fastface.cli import error_message, main, run  # noqa: E402
-from fastface.config import ConfigError  # noqa: E402
+from fastface.cli import main  # noqa: E402
+from fastface.cli.errors import error_message, run  # noqa: E402
+from fastface.method.config import ConfigError  # noqa: E402
 
 
 @pytest.fixture
@@ -106,8 +107,8 @@ def test_store_folder_whose_parts_are_files_is_refused(capsys, inputs):
 
 
 def test_limit_means_at_most_n_pairs(inputs):
-    from fastface.dataset import load_dataset
-    from fastface.sweep import SweepSpec, plan_runs
+    from fastface.sweeps.dataset import load_dataset
+    from fastface.sweeps.sweep import SweepSpec, plan_runs
 
     photos, prompts, _ = inputs
     ds = load_dataset(photos=photos, prompts=prompts)
@@ -185,8 +186,8 @@ def test_store_vacuum_command(capsys, tmp_path):
 
 
 def test_a_checkpoint_that_fails_to_load_leaves_no_run_running(inputs):
-    from fastface.dataset import load_dataset
-    from fastface.sweep import SweepSpec, run_sweep
+    from fastface.sweeps.dataset import load_dataset
+    from fastface.sweeps.sweep import SweepSpec, run_sweep
     from store.db import connect_read_only
 
     photos, prompts, store = inputs

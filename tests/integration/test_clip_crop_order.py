@@ -53,7 +53,7 @@ def photo(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("order", ["bgr", "rgb"])
 def test_crop_order_against_the_release_procedure(tiny_root, photo, order):
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     ff = load_pipeline("hyper", tiny=True, weights_root=tiny_root, face_backend="dlib", crop_order=order)
     try:
@@ -73,13 +73,13 @@ def test_crop_order_against_the_release_procedure(tiny_root, photo, order):
 
 
 def test_real_weights_default_to_the_release_order_and_worlds_to_theirs(tiny_root):
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     ff = load_pipeline("hyper", tiny=True, weights_root=tiny_root, face_backend="none")
     assert ff.crop_order == "rgb"  # the offline worlds were trained on RGB crops
     import inspect
 
-    from fastface.pipeline import FastFacePipeline
+    from fastface.models.pipeline import FastFacePipeline
 
     assert inspect.signature(FastFacePipeline).parameters["crop_order"].default == "bgr"
     with pytest.raises(ValueError, match="crop_order='xyz'"):

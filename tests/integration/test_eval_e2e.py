@@ -9,21 +9,21 @@ import pytest
 
 @pytest.fixture()
 def fastface_main(monkeypatch):
-    """fastface.cli.main with evaluate/import/report registered as the lead will
-    (fastface.evaluation.cli.register in _EXTRA_COMMANDS), without editing fastface/cli.py."""
+    """fastface.cli.main with evaluate/import/report registered (the command group
+    fastface.cli.evaluate in fastface.cli.COMMAND_GROUPS)."""
     import argparse
 
     import fastface.cli as base
-    from fastface.evaluation.cli import register
+    from fastface.cli import evaluate
 
     sub = next(a for a in base.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    if "evaluate" not in sub.choices:  # not registered in fastface/cli.py yet
-        monkeypatch.setattr(base, "_EXTRA_COMMANDS", [*base._EXTRA_COMMANDS, register])
+    if "evaluate" not in sub.choices:  # not registered in fastface/cli/__init__.py
+        monkeypatch.setattr(base, "COMMAND_GROUPS", (*base.COMMAND_GROUPS, evaluate))
     return base.main
 
 
 def test_capture_evaluate_report(tmp_path, fastface_main, capsys):
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
     from store.db import connect_read_only
 
     ds, store, out = tmp_path / "ds", tmp_path / "store", tmp_path / "report"
@@ -78,7 +78,7 @@ def test_capture_evaluate_report(tmp_path, fastface_main, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, fastface_main, capsys):
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
 
     ds, store = tmp_path / "ds", tmp_path / "store"
     write_demo_dataset(ds)
@@ -100,7 +100,7 @@ def test_cli_errors_are_one_line(tmp_path, fastface_main, capsys):
                           "--aesthetic-model", str(none / "ae"), "--image-reward-model", str(none / "ir"),
                           "--no-progress"]) == 2
     err = capsys.readouterr().err
-    # the CLI prints every error on one line (fastface.cli.error_message): the three models, in order
+    # the CLI prints every error on one line (fastface.cli.errors.error_message): the three models, in order
     assert "cannot evaluate (3 problem(s))" in err and "Traceback" not in err
     assert err.index("CLIP model") < err.index("aesthetic predictor") < err.index("ImageReward")
     assert "sac+logos+ava1-l14-linearMSE.pth" in err and "ava+logos-l14" not in err  # the corrected head

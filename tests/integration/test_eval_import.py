@@ -32,8 +32,8 @@ def _png(arr) -> bytes:
 def folders(tmp_path):
     """dataset: 1 identity x 4 prompts.  images: 0 = the ID photo, 1 missing, 2 truncated PNG,
     3 = blank (no face), plus extra files 7.png and notes.txt."""
-    from fastface.config import load_preset
-    from fastface.faces import sample_photos
+    from fastface.method.config import load_preset
+    from fastface.faces.photos import sample_photos
 
     astro = sample_photos()["astronaut"]
     ds = tmp_path / "dataset"
@@ -55,7 +55,7 @@ def folders(tmp_path):
 
 
 def _cli(argv):
-    from fastface.evaluation.cli import main
+    from fastface.cli.evaluate import main
 
     return main(argv)
 
@@ -128,7 +128,7 @@ def test_import_folder_with_missing_extra_and_corrupt_files(folders, capsys):
 
 
 def test_import_is_atomic_per_sample_and_resumes(folders):
-    from fastface.dataset import load_dataset
+    from fastface.sweeps.dataset import load_dataset
     from fastface.evaluation.importer import import_folder
     from store.writer import StoreWriter
 
@@ -185,8 +185,8 @@ def test_import_order_pairing_check_and_both_protocols_end_to_end(tmp_path, caps
     imported with --order sorted (wrong: a loud warning, 0 of 6 faces closer to their own photo)
     and with --order FILE (right: 6 of 6); then both protocols run end to end on the import:
     evaluate --tiny and report, each report header naming its protocol."""
-    from fastface.config import load_preset
-    from fastface.faces import sample_photos
+    from fastface.method.config import load_preset
+    from fastface.faces.photos import sample_photos
 
     photos = sample_photos(group_crops=True)
     order = ["t1_far_left", "astronaut", "t1_centre"]

@@ -36,7 +36,7 @@ def _png(arr: np.ndarray) -> bytes:
 def build_store(path: Path) -> dict:
     """run r1: 0 = the ID photo itself (realistic), 1 = blank (stylistic), 2 = the ID photo
     (stylistic), 3 = failed generation, 4 = the ID photo with a missing ID path (realistic)."""
-    from fastface.faces import sample_photos
+    from fastface.faces.photos import sample_photos
     from store.writer import StoreWriter
 
     astro = sample_photos()["astronaut"]

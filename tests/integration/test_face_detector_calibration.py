@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from fastface.face_align import box_iou
-from fastface.faceworld import scenes
-from fastface.faceworld import world as fw
+from fastface.faces.align import box_iou
+from fastface.models.faceworld import scenes
+from fastface.models.faceworld import world as fw
 
 N = 48  # scenes per kind
 
@@ -42,7 +42,7 @@ def _specs():
 @pytest.fixture(scope="module")
 def round_trip():
     """uint8 images -> the shipped autoencoder (encode, mean latent, decode) -> uint8 images."""
-    from fastface.tiny import tiny_vae
+    from fastface.models.tiny import tiny_vae
 
     vae = tiny_vae(0, fw.VAE_SIZES)
     vae.load_state_dict(fw.load_weights()["vae"])
@@ -59,7 +59,7 @@ def round_trip():
 
 @pytest.fixture(scope="module")
 def analyzers():
-    from fastface.faces import DlibAnalyzer
+    from fastface.faces.dlib import DlibAnalyzer
 
     return DlibAnalyzer(), DlibAnalyzer(small_detector="hog", small_threshold=0.25)
 
@@ -106,7 +106,7 @@ def test_photos_keep_the_hog_detector_and_bad_settings_are_named(analyzers):
     crops the face world was trained on, stay what HOG found."""
     from skimage import data
 
-    from fastface.faces import DlibAnalyzer
+    from fastface.faces.dlib import DlibAnalyzer
 
     default, _ = analyzers
     photo = data.astronaut()
@@ -121,7 +121,7 @@ def test_photos_keep_the_hog_detector_and_bad_settings_are_named(analyzers):
 def test_small_images_are_analysed_once_per_settings(analyzers, monkeypatch):
     """A capture and the evaluation after it see the same pixels: the second look is remembered,
     gives equal faces, and cannot be changed through what the first caller got."""
-    from fastface.faces import DlibAnalyzer
+    from fastface.faces.dlib import DlibAnalyzer
 
     calls = []
     real = DlibAnalyzer._detect_small

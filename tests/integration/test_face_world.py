@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastface.faceworld import scenes
-from fastface.faceworld import world as fw
+from fastface.models.faceworld import scenes
+from fastface.models.faceworld import world as fw
 
 PROMPTS = ("close-up portrait of a person, blue plain background", "wide shot of a person, green striped background")
 
 
 @pytest.fixture(scope="module")
 def face_pipe():
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     return load_pipeline("hyper", tiny=True, world="face", face_backend="dlib")
 
@@ -23,7 +23,7 @@ def references(face_pipe):
 
 
 def _identity(pipe, references, i):
-    from fastface.faces import align_face
+    from fastface.faces.align import align_face
 
     face = scenes.identities()[i]
     return pipe.identity_from_arrays(references[i].embedding, align_face(face.photo, references[i].kps, image_size=224))
@@ -37,8 +37,8 @@ def test_shipped_weights_are_small_and_load_through_the_real_layout(tmp_path):
     assert meta["prediction_type"] == "v_prediction" and meta["identities"] == [f.name for f in scenes.identities()]
     root = fw.build_face_world(tmp_path / "world")
     assert fw.build_face_world(tmp_path / "world") == root  # idempotent: reused, not rewritten
-    from fastface.checkpoints import FACEID_FILE, FACEID_ID
-    from fastface.tiny import faceid_plusv2_state_dict, tiny_unet
+    from fastface.models.checkpoints import FACEID_FILE, FACEID_ID
+    from fastface.models.tiny import faceid_plusv2_state_dict, tiny_unet
 
     adapter = torch.load(root / FACEID_ID / FACEID_FILE)
     template = faceid_plusv2_state_dict(tiny_unet(0, fw.UNET_SIZES), id_dim=fw.ID_DIM, clip_dim=32, seed=0)
@@ -48,7 +48,7 @@ def test_shipped_weights_are_small_and_load_through_the_real_layout(tmp_path):
 
 
 def test_loading_is_deterministic(face_pipe, references):
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     ident = _identity(face_pipe, references, 0)
     a = np.asarray(face_pipe.generate(PROMPTS[0], ident, load_preset("baseline"), seed=7).image)
@@ -65,7 +65,7 @@ def test_backgrounds_have_the_prompted_colour(face_pipe, references):
     Close-ups are not checked: in the world's final geometry their head fills the frame (face box 42-48 px
     of 64, the pasted crop twice that), so the prompted colour shows only at the edges and the corners
     hold mostly the photo's own surroundings (2 of 16 close-ups nearest to their prompted colour)."""
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     ident = _identity(face_pipe, references, 0)
     worst = 0.0
@@ -85,7 +85,7 @@ def test_at_ip_scale_zero_the_identity_does_not_reach_the_image(face_pipe, refer
     """At ip-adapter scale 0 the decoupled branch adds exactly nothing, so two identities give the
     same image for the same seed: identity rank-1 at scale 0 is chance (1/8) by construction, and
     what the benchmark measures there (32 samples) is only how the seeds' faces happen to fall."""
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     zero, full = load_preset("baseline").with_scales(ip_scale=0.0), load_preset("baseline")
     images = {(scale, i): np.asarray(face_pipe.generate(PROMPTS[1], _identity(face_pipe, references, i), cfg,
@@ -102,7 +102,7 @@ def test_generated_images_hold_the_conditioning_face(face_pipe, references):
     similarity 0.931 own vs 0.868 others, rank-1 15 of 15 (the single-stage 4,800-step weights: 11 of 16, rank-1
     6 of 11; the 5,400-step fixed-pose ones: 12 of 16, rank-1 8 of 12; 4 of 12 before Hyper's DDIM stopped
     clipping latents)."""
-    from fastface.config import load_preset
+    from fastface.method.config import load_preset
 
     found, own, others, n, top1 = 0, [], [], 0, 0
     for i in range(len(references)):

@@ -13,7 +13,7 @@ import torch
 @pytest.fixture
 def drawn(monkeypatch):
     """The keyword arguments of every batch of scenes drawn (``scenes.batch_with_boxes``), in order."""
-    from fastface.faceworld import scenes
+    from fastface.models.faceworld import scenes
 
     calls: list[dict] = []
     draw = scenes.batch_with_boxes
@@ -28,7 +28,7 @@ def drawn(monkeypatch):
 
 def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, drawn):
     from fastface.cli import main
-    from fastface.faceworld import world as fw
+    from fastface.models.faceworld import world as fw
 
     def flips():  # those of the UNet and decoder phases (None: not given, as the autoencoder's)
         return [kw["flip"] for kw in drawn if "flip" in kw]
@@ -69,7 +69,7 @@ def test_train_exports_a_world_that_reloads_and_resumes(tmp_path, drawn):
 
 def test_stage2_trains_a_stage1_export_on_the_final_faces(tmp_path, drawn):
     from fastface.cli import main
-    from fastface.faceworld import world as fw
+    from fastface.models.faceworld import world as fw
 
     def geometries():
         return [kw["geometry"] for kw in drawn]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from fastface.checkpoints import get_checkpoint, load_faceid, load_sdxl
+from fastface.models.checkpoints import get_checkpoint, load_faceid, load_sdxl
 from tests.fixtures.hub_mirror import (
     BASE, FACEID, HYPER, HYPER_FILES, LAION, LCM, LCM_FILE, LIGHTNING, LIGHTNING_FILES, TURBO, build_hub_mirror,
     write_laion,
@@ -175,7 +175,7 @@ def _clip_reference(folder: Path, pixels: torch.Tensor):
 def test_laion_encoder_matches_clipmodel(tmp_path, with_projection_dim):
     from transformers import CLIPVisionModelWithProjection
 
-    from fastface.checkpoint_files import load_image_encoder
+    from fastface.models.checkpoint_files import load_image_encoder
 
     folder = tmp_path / LAION
     write_laion(folder, 0, with_projection_dim)
@@ -195,7 +195,7 @@ def test_laion_encoder_matches_clipmodel(tmp_path, with_projection_dim):
 def test_bare_vision_folder_still_loads(tmp_path):
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from fastface.checkpoint_files import load_image_encoder
+    from fastface.models.checkpoint_files import load_image_encoder
 
     torch.manual_seed(0)
     model = CLIPVisionModelWithProjection(CLIPVisionConfig(

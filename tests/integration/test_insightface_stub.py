@@ -17,9 +17,10 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 cv2 = pytest.importorskip("cv2")
 
-from fastface.faces import (  # noqa: E402
-    DET_SIZES, FaceModelUnavailable, InsightFaceAnalyzer, NoFaceError, align_face, reference_face,
-)
+from fastface.faces.align import align_face  # noqa: E402
+from fastface.faces.base import DET_SIZES, FaceModelUnavailable, NoFaceError  # noqa: E402
+from fastface.faces.insightface import InsightFaceAnalyzer  # noqa: E402
+from fastface.faces.photos import reference_face  # noqa: E402
 from tests.fixtures.buffalo_stub import (  # noqa: E402
     DET_SCORE, PACK_FILES, REC_FILE, REC_POOL, recognition_weights, stub_face_box, stub_kps, write_buffalo_stub,
 )

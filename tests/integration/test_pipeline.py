@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastface.config import ConfigError, FastFaceConfig, GuidanceConfig, load_preset
+from fastface.method.config import ConfigError, FastFaceConfig, GuidanceConfig, load_preset
 
 PRESETS = ["baseline", "dcg", "am1", "am2", "ff-am1", "ff-am2"]
 CHECKPOINTS = ["base", "hyper", "lightning", "lcm", "turbo"]
@@ -125,14 +125,14 @@ def test_invalid_schedule_length_is_a_clear_error(tiny_pipes, tiny_identity):
 def test_processors_share_the_loaded_weights_and_restore(tiny_root):
     from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 
-    from fastface.checkpoints import load_faceid, load_sdxl
-    from fastface.pipeline import FastFacePipeline
-    from fastface.processor import FastFaceAttnProcessor
+    from fastface.models.checkpoints import load_faceid, load_sdxl
+    from fastface.models.pipeline import FastFacePipeline
+    from fastface.method.processor import FastFaceAttnProcessor
 
     sd = load_sdxl("hyper", weights_root=tiny_root, device="cpu")
     load_faceid(sd, weights_root=tiny_root)
     before = {k: p for k, p in sd.unet.attn_processors.items() if isinstance(p, IPAdapterAttnProcessor2_0)}
-    ff = FastFacePipeline(sd, __import__("fastface.checkpoints").checkpoints.get_checkpoint("hyper"))
+    ff = FastFacePipeline(sd, __import__("fastface.models.checkpoints").checkpoints.get_checkpoint("hyper"))
     after = sd.unet.attn_processors
     for key, old in before.items():
         assert isinstance(after[key], FastFaceAttnProcessor)
@@ -146,7 +146,7 @@ def test_processors_share_the_loaded_weights_and_restore(tiny_root):
 def test_tiny_faceid_loads_through_load_ip_adapter(weight_name, tiny_root):
     from diffusers.models.embeddings import IPAdapterFaceIDPlusImageProjection
 
-    from fastface.checkpoints import FACEID_ID, load_faceid, load_sdxl
+    from fastface.models.checkpoints import FACEID_ID, load_faceid, load_sdxl
 
     sd = load_sdxl("hyper", weights_root=tiny_root, device="cpu")
     load_faceid(sd, weights_root=tiny_root, weight_name=weight_name, ip_scale=0.65, lora_scale=0.5)

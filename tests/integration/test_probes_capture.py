@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from fastface.config import ConfigError, FastFaceConfig, GuidanceConfig, load_preset, schedule_at
-from fastface.processor import AttentionObserver
-from fastface.transforms import am2, scale_power
+from fastface.method.config import ConfigError, FastFaceConfig, GuidanceConfig, load_preset, schedule_at
+from fastface.method.processor import AttentionObserver
+from fastface.method.transforms import am2, scale_power
 from probes.capture import capture
 from probes.sites import sites_of
 from probes.spec import BRANCHES, CaptureSpec, named_spec
@@ -25,14 +25,14 @@ ALL_BRANCHES = dict(branches=BRANCHES)
 
 @pytest.fixture(scope="session")
 def probe_world(tmp_path_factory):
-    from fastface.tiny import build_tiny_world
+    from fastface.models.tiny import build_tiny_world
 
     return build_tiny_world(tmp_path_factory.mktemp("tw"))
 
 
 @pytest.fixture(scope="session")
 def pipe(probe_world):
-    from fastface.pipeline import load_pipeline
+    from fastface.models.pipeline import load_pipeline
 
     return load_pipeline("hyper", tiny=True, face_backend="none", weights_root=probe_world)
 

@@ -26,7 +26,7 @@ def test_sdxl_import_drops_only_the_torchvision_fallback_warning():
     plain = _run(IMPORT + AFTER)  # control: without the filter the warning is there
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert "requires torchvision (not installed)" in plain.stderr
-    quiet = _run("from fastface.checkpoints import quiet_torchvision_fallback\n"
+    quiet = _run("from fastface.models.checkpoints import quiet_torchvision_fallback\n"
                  "with quiet_torchvision_fallback():\n    " + IMPORT + AFTER)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert "requires torchvision" not in quiet.stderr

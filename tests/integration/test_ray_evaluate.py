@@ -168,7 +168,7 @@ def test_an_actor_without_the_drivers_store_or_code_refuses_to_start(stores, tmp
 
 
 def test_a_numbered_cuda_device_with_ray_is_refused_before_anything_runs(stores, tmp_path, capsys):
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
 
     store = _copy(stores, tmp_path)
     write_demo_dataset(tmp_path / "ds")

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from fastface.cli import main as cli
-from fastface.pipeline import load_pipeline
+from fastface.models.pipeline import load_pipeline
 from tests.ray_helpers import sigkill_busiest_actor
 
 ray = pytest.importorskip("ray")
@@ -28,7 +28,7 @@ LIMIT = 3  # (identity, prompt) pairs; x 2 presets = 6 samples
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, tiny_root):
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
 
     root = tmp_path_factory.mktemp("ds")
     write_demo_dataset(root)
@@ -85,8 +85,8 @@ def plain(dataset, tmp_path_factory):
     results depend on it); returns (store, run_sweep with the loaded pipeline)."""
     import torch
 
-    from fastface.dataset import load_dataset
-    from fastface.sweep import SweepSpec, run_sweep
+    from fastface.sweeps.dataset import load_dataset
+    from fastface.sweeps.sweep import SweepSpec, run_sweep
 
     pipes = {}
 
@@ -126,9 +126,9 @@ def test_two_actor_sweep_equals_the_plain_sweep_and_resumes_a_partial_store(ray_
 
 def test_actor_killed_then_sweep_interrupted_then_resumed_loses_nothing_and_duplicates_nothing(
         ray_cluster, dataset, plain, tmp_path):
-    from fastface.dataset import load_dataset
-    from fastface.sweep import SweepSpec
-    from fastface.sweep_ray import run_sweep_ray
+    from fastface.sweeps.dataset import load_dataset
+    from fastface.sweeps.sweep import SweepSpec
+    from fastface.sweeps.sweep_ray import run_sweep_ray
 
     store = tmp_path / "store"
     spec, ds = SweepSpec(**SPEC, limit=LIMIT), load_dataset(dataset)
@@ -212,7 +212,7 @@ def _squares(delay: float):
 
 
 def test_pool_retries_gives_up_and_raises(ray_cluster):
-    from fastface.distributed import PoolError, PoolOptions, run_pool
+    from fastface.sweeps.distributed import PoolError, PoolOptions, run_pool
 
     _square_setup = _squares(0.05)
     results, seen = {}, []
@@ -244,7 +244,7 @@ def test_pool_never_gives_up_an_item_that_only_shared_a_dead_actor(ray_cluster):
     is charged; even with max_attempts=1 both are retried (alone) and delivered. A poison item
     queued behind an innocent one on the same actor is still found and given up, the innocent
     one is delivered (CI once lost an innocent item here when its reply died with the actor)."""
-    from fastface.distributed import PoolOptions, run_pool
+    from fastface.sweeps.distributed import PoolOptions, run_pool
 
     results, seen, killed = {}, [], []
 
@@ -291,8 +291,8 @@ def test_plain_capture_does_not_import_ray_and_missing_ray_is_a_clear_error(data
 
 
 def test_an_actor_without_the_drivers_store_or_code_refuses_to_start(tmp_path):
-    from fastface.sweep import SweepSpec
-    from fastface.sweep_ray import CaptureWorker
+    from fastface.sweeps.sweep import SweepSpec
+    from fastface.sweeps.sweep_ray import CaptureWorker
 
     def never(checkpoint):
         raise AssertionError("must not load anything")

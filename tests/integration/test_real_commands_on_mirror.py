@@ -40,7 +40,7 @@ def mirror() -> Path:
 def no_real_home(tmp_path, monkeypatch):
     monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path / "no-insightface-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
-    monkeypatch.setattr("fastface.weights.hub_cache_dir", lambda cache_dir=None: Path(cache_dir or tmp_path / "hf"))
+    monkeypatch.setattr("fastface.models.weights.hub_cache_dir", lambda cache_dir=None: Path(cache_dir or tmp_path / "hf"))
 
 
 @pytest.fixture(scope="module")

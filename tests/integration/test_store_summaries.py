@@ -24,7 +24,7 @@ from tests.store_helpers import make_run, write_samples  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = Path(__file__).resolve().parent / "reference_sql"
 TOL = 1e-9
-#: (workbench query, its parameters): the new SQL (workbench/sql) against the old (reference_sql)
+#: (workbench query, its parameters): the new SQL (workbench/data/sql) against the old (reference_sql)
 PAGE_QUERIES = [
     ("hist_sum", dict(run_ids=["r1", "r2"], part=None, block=None, step=None, token=None, branch=None)),
     ("hist_sum", dict(run_ids=["r1"], part="up", block=0, step=1, token=-1, branch="id")),

@@ -19,7 +19,7 @@ from fastface.cli import main as cli
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, tiny_root):
-    from fastface.dataset import write_demo_dataset
+    from fastface.sweeps.dataset import write_demo_dataset
 
     root = tmp_path_factory.mktemp("ds")
     write_demo_dataset(root)

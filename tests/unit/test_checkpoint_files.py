@@ -1,4 +1,4 @@
-"""fastface.checkpoint_files on hand-made files: the variant a local folder is loaded with, partial
+"""fastface.models.checkpoint_files on hand-made files: the variant a local folder is loaded with, partial
 files, and which FaceID files are refused (pure: empty or tiny files, no model is built)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from fastface.checkpoint_files import check_faceid, folder_variant, nest_faceid, read_state_dict
+from fastface.models.checkpoint_files import check_faceid, folder_variant, nest_faceid, read_state_dict
 
 FP32, FP16 = "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from fastface.evaluation.clip_scores import (AESTHETIC_FILE, AESTHETIC_REPOS, CLIP_ID, AestheticScorer, ClipScorer,
-                                             face_crop, face_crop_box, load_reward_mlp, style_text)
+                                             load_reward_mlp, style_text)
+from fastface.evaluation.protocol import face_crop, face_crop_box
 from fastface.evaluation.models import CLIP_MEAN, CLIP_STD, ModelUnavailable, clip_preprocess, files_sha8
 from fastface.evaluation.tiny import build_tiny_eval_world
 
@@ -35,7 +36,7 @@ def clip(world):
 
 @pytest.fixture(scope="module")
 def images():
-    from fastface.faces import sample_photos
+    from fastface.faces.photos import sample_photos
 
     astro = sample_photos()["astronaut"]
     rng = np.random.default_rng(0)
@@ -179,7 +180,7 @@ def test_face_crop_and_style_text():
 
 def test_model_strings(tmp_path, monkeypatch):
     from fastface.evaluation.face_scores import face_model_string
-    from fastface.faces import FaceModelUnavailable
+    from fastface.faces.base import FaceModelUnavailable
 
     monkeypatch.setenv("FASTFACE_CACHE", str(tmp_path / "cache"))
     a = tmp_path / "w.bin"
@@ -227,7 +228,7 @@ def test_dlib_defaults_are_the_ones_in_its_model_string():
     import inspect
 
     pytest.importorskip("dlib")
-    from fastface.faces import DlibAnalyzer
+    from fastface.faces.dlib import DlibAnalyzer
 
     params = inspect.signature(DlibAnalyzer.__init__).parameters
     assert {k: params[k].default for k in DlibAnalyzer.SETTINGS} == DlibAnalyzer.SETTINGS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastface.dataset import Dataset, IdentitySpec, PromptSpec
+from fastface.sweeps.dataset import Dataset, IdentitySpec, PromptSpec
 from fastface.evaluation.pairing import (PairingError, closer_to_own, identity_names_in_order, pairing_report,
                                          reorder)
 

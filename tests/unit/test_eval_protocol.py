@@ -15,7 +15,7 @@ from fastface.evaluation.models import CLIP_MEAN, CLIP_STD
 from fastface.evaluation.protocol import (ProtocolError, Protocol, fsc_text, pick_generated_face, protocol_of,
                                           release_clip_pixels, release_crop, release_face_ratio, strip_protocol,
                                           tag_model)
-from fastface.faces import Face
+from fastface.faces.base import Face
 
 
 def face(bbox, score, emb=None):

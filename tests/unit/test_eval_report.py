@@ -214,7 +214,7 @@ def test_report_sql_is_named_and_bound(report):
 
 
 def test_report_cli_and_unknown_run(report, tmp_path, capsys):
-    from fastface.evaluation.cli import main
+    from fastface.cli.evaluate import main
 
     _, _, store, protocol = report
     assert main(["report", "--store", str(store), "--out", str(tmp_path / "r"), "--run", "b08,f08",
@@ -242,7 +242,7 @@ def test_front_figures_png_and_svg(report, tmp_path):
     import json
 
     from fastface.evaluation.report import make_report
-    from workbench.figures import browser_path
+    from workbench.data.export import browser_path
 
     if browser_path() is None:
         pytest.skip("no Chromium for kaleido (apt-get install -y chromium)")

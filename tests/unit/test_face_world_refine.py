@@ -1,4 +1,4 @@
-"""The face world's refinement terms (fastface.faceworld.refine): pure tensor functions."""
+"""The face world's refinement terms (fastface.models.faceworld.refine): pure tensor functions."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastface.faceworld import refine
+from fastface.models.faceworld import refine
 
 
 def test_box_mask_is_the_covered_share_of_each_cell():
@@ -86,7 +86,7 @@ def test_cosine_lr_decays_from_base_to_floor():
 
 
 def test_collecting_maps_restores_the_processors_even_on_error(tiny_pipes):
-    from fastface.processor import FastFaceAttnProcessor
+    from fastface.method.processor import FastFaceAttnProcessor
 
     unet = tiny_pipes("hyper").pipe.unet
     before = dict(unet.attn_processors)
@@ -101,7 +101,7 @@ def test_collecting_maps_restores_the_processors_even_on_error(tiny_pipes):
 
 
 def test_learning_rate_warms_up_then_decays_in_the_refinement():
-    from fastface.faceworld.train import TrainSettings, learning_rate
+    from fastface.models.faceworld.train import TrainSettings, learning_rate
 
     s = TrainSettings(lr=4e-4, warmup=200, refine_from=3000, unet_steps=4200)
     assert learning_rate(s, 99) == pytest.approx(2e-4) and learning_rate(s, 2999) == pytest.approx(4e-4)
@@ -110,7 +110,7 @@ def test_learning_rate_warms_up_then_decays_in_the_refinement():
 
 
 def test_the_shipped_recipe_never_mirrors_faces_and_decays_the_learning_rate_once():
-    from fastface.faceworld.train import TrainSettings, learning_rate
+    from fastface.models.faceworld.train import TrainSettings, learning_rate
 
     shipped = TrainSettings()  # 4800 steps, refinement from 3000
     assert not shipped.mirror_faces and shipped.unet_steps == 4800
@@ -122,8 +122,8 @@ def test_the_shipped_recipe_never_mirrors_faces_and_decays_the_learning_rate_onc
 
 
 def test_stage2_refines_from_its_first_step_on_its_own_cosine():
-    from fastface.faceworld.stages import stage2_settings
-    from fastface.faceworld.train import TrainSettings, learning_rate
+    from fastface.models.faceworld.stages import stage2_settings
+    from fastface.models.faceworld.train import TrainSettings, learning_rate
 
     shipped = TrainSettings()
     assert shipped.stage2_unet_steps == 2000 and shipped.stage2_decoder_steps == 500
@@ -151,8 +151,8 @@ def test_face_weighted_recon_counts_the_face_pixels_more():
 
 
 def test_refine_decoder_trains_only_the_decoder():
-    from fastface.faceworld import world as fw
-    from fastface.tiny import tiny_vae
+    from fastface.models.faceworld import world as fw
+    from fastface.models.tiny import tiny_vae
 
     vae = tiny_vae(0, fw.VAE_SIZES)
     before = {k: v.clone() for k, v in vae.state_dict().items()}

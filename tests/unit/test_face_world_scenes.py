@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from fastface.faceworld import scenes
-from fastface.faceworld import world as fw
+from fastface.models.faceworld import scenes
+from fastface.models.faceworld import world as fw
 
 
 def test_identities_are_the_eight_people_of_the_shipped_photos():

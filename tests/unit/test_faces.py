@@ -11,12 +11,12 @@ import warnings
 import numpy as np
 import pytest
 
-from fastface.faces import (
-    ARCFACE_DST, BACKENDS, DET_SIZES, Face, FaceAnalyzer, FaceImageError, FaceModelUnavailable,
-    MultipleFacesError, NoFaceError, align_face, box_iou, cluster_boxes, detect_with_retry, face_similarity,
-    load_image, make_analyzer, onnx_providers, reference_face, sample_photos,
-)
-from fastface.face_align import estimate_norm, template_keypoints, transform_points, umeyama_similarity
+from fastface.faces.align import ARCFACE_DST, align_face, box_iou, cluster_boxes
+from fastface.faces.base import (BACKENDS, DET_SIZES, Face, FaceAnalyzer, FaceImageError, FaceModelUnavailable,
+                                 MultipleFacesError, NoFaceError, detect_with_retry, face_similarity)
+from fastface.faces.insightface import onnx_providers
+from fastface.faces.photos import load_image, make_analyzer, reference_face, sample_photos
+from fastface.faces.align import estimate_norm, template_keypoints, transform_points, umeyama_similarity
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from fastface.guidance import combine
+from fastface.method.guidance import combine
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 

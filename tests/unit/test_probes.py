@@ -164,7 +164,7 @@ def test_downsampling_area_average():
 
 
 def test_head_token_and_branch_selection():
-    from fastface.guidance import BranchLayout
+    from fastface.method.guidance import BranchLayout
 
     attn = torch.softmax(torch.randn(3, 2, 6, 4, generator=torch.Generator().manual_seed(2)), dim=-1)
     layout = BranchLayout(2, (0, 1, 2))  # uncond, id, text_id

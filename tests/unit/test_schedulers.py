@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from fastface.checkpoints import get_checkpoint, make_scheduler
-from fastface.tiny import SDXL_SCHEDULER_CONFIG, base_scheduler
+from fastface.models.checkpoints import get_checkpoint, make_scheduler
+from fastface.models.tiny import SDXL_SCHEDULER_CONFIG, base_scheduler
 
 
 def _x0_after_one_step(sched) -> float:

@@ -12,8 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from store import db, queries  # noqa: E402
-from store.db import Migration, MigrationError, apply_migrations, load_migrations, open_store  # noqa: E402
+from store import db, queries, schema  # noqa: E402
+from store.db import open_store  # noqa: E402
+from store.schema import Migration, MigrationError, apply_migrations, load_migrations  # noqa: E402
 from store.layout import StoreError  # noqa: E402
 
 VIEWS = ["runs", "run_events", "samples", "sites", "maps", "faces", "metrics", "map_values",
@@ -122,9 +123,9 @@ def test_store_path_with_quote_is_escaped(tmp_path):
     path = tmp_path / "it's a store"
     with open_store(path).connect_read_only() as con:
         assert con.execute("select count(*) from samples").fetchall() == [(0,)]
-    assert db.sql_string_literal("a'b") == "'a''b'"
+    assert schema.sql_string_literal("a'b") == "'a''b'"
     with pytest.raises(StoreError):
-        db.sql_string_literal("a\x00b")
+        schema.sql_string_literal("a\x00b")
     with pytest.raises(StoreError, match="glob"):
         open_store(tmp_path / "bad[1]")
 
@@ -144,7 +145,7 @@ def test_no_formatted_sql_outside_the_audited_function():
 
 
 def test_every_view_file_is_dbt_style_and_documented():
-    for p in sorted((db.SQL_DIR / "views").glob("*.sql")):
+    for p in sorted((schema.SQL_DIR / "views").glob("*.sql")):
         sql = p.read_text()
         assert sql.startswith("-- " + p.stem + ":"), p.name
         assert sql.rstrip().endswith("select * from final;"), p.name

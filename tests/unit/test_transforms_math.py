@@ -25,7 +25,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from fastface.transforms import adain_blend, am2, scale_power, soft_mask
+from fastface.method.transforms import adain_blend, am2, scale_power, soft_mask
 
 TOL = dict(rtol=1e-6, atol=1e-6)
 

@@ -1,4 +1,4 @@
-"""The pre-flight (fastface/weights.py) and ``fastface weights check|download``: which files each
+"""The pre-flight (fastface/models/weights.py) and ``fastface weights check|download``: which files each
 command needs (against the real repositories' trees written out here by hand), where they are found
 (local folder, --weights-root mirror, Hugging Face cache layout), and one message naming every
 missing component before anything is loaded or written."""
@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fastface import weights as W  # noqa: E402
+from fastface.models import weights as W  # noqa: E402
 from fastface.cli import main  # noqa: E402
 
 BASE = "stabilityai/stable-diffusion-xl-base-1.0"

@@ -4,13 +4,14 @@ view (summaries and face-mass sums written with each sample): no map row is scan
 
 import streamlit as st
 
-from workbench import charts, data, figures
-from workbench.maps import token_label
+from workbench.charts import attention as attention_charts
+from workbench.charts.maps import token_label
+from workbench.data import export, queries
 
 st.title("Attention statistics")
-path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
-facets = data.query("map_facets", run_ids=run_ids)
-if facets.empty and data.missing_summaries(path):
+path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
+facets = queries.query("map_facets", run_ids=run_ids)
+if facets.empty and queries.missing_summaries(path):
     st.warning(f"This store was written before the map summary tables existed: run "
                f"`fastface store backfill --store {path}` once to see its attention statistics.")
     st.stop()
@@ -32,7 +33,7 @@ if missing:
 
 def choice(col, label, values, key, fmt=str, default=ALL):
     opts = [ALL] + list(values)
-    data.keep_valid(key, opts)
+    queries.keep_valid(key, opts)
     idx = opts.index(default) if default in opts else 0
     v = col.selectbox(label, opts, index=idx, key=key, format_func=lambda x: x if x == ALL else fmt(x))
     return None if v == ALL else v
@@ -53,7 +54,7 @@ with tab_hist:
     params = dict(run_ids=run_ids, part=part, block=None if block is None else int(block),
                   step=None if step is None else int(step), token=None if token is None else int(token),
                   branch=branch)
-    hist = data.query("hist_sum", **params)
+    hist = queries.query("hist_sum", **params)
     if hist.empty or hist["count"].sum() == 0:
         st.info("No stored histograms match: the probes store `hist` with every map summary; "
                 "pick fewer filters.")
@@ -63,9 +64,9 @@ with tab_hist:
                                        "all steps" if step is None else f"step {step}",
                                        "all tokens" if token is None else token_label(token),
                                        branch or "all branches"] if x)
-        fig = charts.hist_overlay(hist, meta, log_y=log_y, title=f"Attention values pre vs post ({where})")
-        figures.show(fig, key="attn_hist", page="Attention statistics",
-                     provenance=data.provenance("hist_sum", **params), theme=None)
+        fig = attention_charts.hist_overlay(hist, meta, log_y=log_y, title=f"Attention values pre vs post ({where})")
+        export.show(fig, key="attn_hist", page="Attention statistics",
+                    provenance=queries.provenance("hist_sum", **params), theme=None)
         st.caption("Maps summed per run and stage: " + ", ".join(
             f"{meta[r]['label']} {s}: {n}" for (r, s), n in n_maps.items()))
 
@@ -76,29 +77,29 @@ with tab_mass:
         st.info("Only map summaries were stored (encoding 'none'): the face mass needs the maps "
                 "(capture with keep_maps=True).")
     else:
-        data.keep_valid("mass_run", runs_with_maps)
+        queries.keep_valid("mass_run", runs_with_maps)
         run = c[0].selectbox("Run", runs_with_maps, key="mass_run", format_func=lambda r: meta[r]["label"])
         f = facets[facets["run_id"] == run]
         stages = [s for s in ("pre", "post") if s in set(f["stage"])]
         stage = c[1].radio("Stage", stages, index=len(stages) - 1, key="mass_stage", horizontal=True)
         branches = sorted(f["branch"].unique())
-        data.keep_valid("mass_branch", branches)
+        queries.keep_valid("mass_branch", branches)
         branch = c[2].selectbox("Branch", branches, key="mass_branch",
                                 index=branches.index("text_id") if "text_id" in branches else 0)
         tokens = sorted(int(t) for t in f["token"].unique())
-        data.keep_valid("mass_token", tokens)
+        queries.keep_valid("mass_token", tokens)
         token = c[3].selectbox("ID token", tokens, key="mass_token", format_func=token_label)
         value = c[4].radio("Face region", ["mass_in_box", "mass_in_ellipse"], key="mass_value",
                            format_func=lambda v: "box" if v.endswith("box") else "landmark ellipse")
         params = dict(run_id=run, stage=stage, branch=branch, token=int(token))
-        mass = data.query("face_mass", **params)
+        mass = queries.query("face_mass", **params)
         if mass.empty:
             st.info("No map of this run lies on a detected generated face (no face detected, or no "
                     "maps with data for this selection).")
         else:
-            fig = charts.face_mass_heatmap(mass, value=value, title=f"Attention mass on the face · {meta[run]['label']} · {stage}")
-            figures.show(fig, key="attn_mass", page="Attention statistics",
-                         provenance=data.provenance("face_mass", **params), theme=None)
+            fig = attention_charts.face_mass_heatmap(mass, value=value, title=f"Attention mass on the face · {meta[run]['label']} · {stage}")
+            export.show(fig, key="attn_mass", page="Attention statistics",
+                        provenance=queries.provenance("face_mass", **params), theme=None)
             st.metric("Mean share on the face", f"{mass[value].mean():.3f}")
 
 with tab_steps:
@@ -107,15 +108,15 @@ with tab_steps:
     token = choice(c[1], "ID token", sorted(int(t) for t in facets["token"].unique()), "steps_token",
                    fmt=token_label)
     params = dict(run_ids=run_ids, branch=branch, token=None if token is None else int(token))
-    stats = data.query("step_stats", **params)
+    stats = queries.query("step_stats", **params)
     if stats.empty:
         st.info("No map summaries for this selection.")
     else:
-        fig = charts.step_lines(stats, meta, y="entropy", y_title="entropy (nats)",
-                                title="Attention entropy per step")
-        figures.show(fig, key="attn_entropy", page="Attention statistics",
-                     provenance=data.provenance("step_stats", **params), theme=None)
-        fig = charts.step_lines(stats, meta, y="peak_ratio", y_title="peak / mean",
-                                title="Attention peak (max / mean) per step")
-        figures.show(fig, key="attn_peak", page="Attention statistics",
-                     provenance=data.provenance("step_stats", **params), theme=None)
+        fig = attention_charts.step_lines(stats, meta, y="entropy", y_title="entropy (nats)",
+                                          title="Attention entropy per step")
+        export.show(fig, key="attn_entropy", page="Attention statistics",
+                    provenance=queries.provenance("step_stats", **params), theme=None)
+        fig = attention_charts.step_lines(stats, meta, y="peak_ratio", y_title="peak / mean",
+                                          title="Attention peak (max / mean) per step")
+        export.show(fig, key="attn_peak", page="Attention statistics",
+                    provenance=queries.provenance("step_stats", **params), theme=None)

@@ -7,14 +7,15 @@ import json
 import pandas as pd
 import streamlit as st
 
-from workbench import charts, data, figures, selection, stats
+from workbench.charts import compare as compare_charts
+from workbench.data import export, queries, selection, stats
 
 st.title("Compare")
-path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
+path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
 # the baseline-preset runs at the chosen runs' scales, also where they are not chosen themselves
 matched = selection.compare_plan(run_ids, all_runs, selection.MATCHED)
 extra = sorted({b for b in matched.values() if b is not None} - set(run_ids))
-values_all = data.query("metric_values", run_ids=run_ids + extra)
+values_all = queries.query("metric_values", run_ids=run_ids + extra)
 values = values_all[values_all["run_id"].isin(run_ids)]
 if values.empty:
     st.info("No metrics in the chosen runs yet: metrics (e.g. id_sim, clip_t) are written with the "
@@ -29,7 +30,7 @@ def deltas(values: pd.DataFrame, plan_json: str, n_boot: int) -> pd.DataFrame:
 
 present = [r for r in run_ids if r in set(values["run_id"])]
 choices = [selection.MATCHED] + present
-data.keep_valid("cmp_baseline", choices)
+queries.keep_valid("cmp_baseline", choices)
 default = selection.default_baseline(present, all_runs)
 c1, c2 = st.columns([2, 1])
 baseline = c1.selectbox(
@@ -61,18 +62,18 @@ st.dataframe(table.drop(columns=["run_id", "baseline_id"]), hide_index=True, wid
                 for c in ("mean", "baseline_mean", "delta", "lo", "hi")})
 
 metrics = sorted(values["name"].unique())
-data.keep_valid("cmp_metric", metrics)
+queries.keep_valid("cmp_metric", metrics)
 metric = st.selectbox("Metric", metrics, key="cmp_metric",
                       index=metrics.index("face_similarity") if "face_similarity" in metrics else 0)
 params = dict(run_ids=run_ids + extra)
 single = None if baseline == selection.MATCHED else baseline
-figures.show(charts.delta_forest(table, meta, metric, single), key="cmp_forest", page="Compare",
-             provenance=data.provenance("metric_values", **params) | {"baseline": plan, "n_boot": int(n_boot)},
-             theme=None)
+export.show(compare_charts.delta_forest(table, meta, metric, single), key="cmp_forest", page="Compare",
+            provenance=queries.provenance("metric_values", **params) | {"baseline": plan, "n_boot": int(n_boot)},
+            theme=None)
 
 st.subheader("Fronts over IP-Adapter scales")
 per_run = values.groupby(["run_id", "name"])["value"].mean().unstack("name")
-counts = data.query("face_counts", run_ids=run_ids).set_index("run_id")
+counts = queries.query("face_counts", run_ids=run_ids).set_index("run_id")
 per_run["ffc_rate"] = counts["ffc_rate"].reindex(per_run.index)
 per_run = per_run.join(all_runs.set_index("run_id")[["preset", "ip_scale"]]).reset_index()
 
@@ -102,13 +103,13 @@ if not sim_candidates or not x_candidates:
             "fastface/evaluation/README.md).")
 else:
     c1, c2 = st.columns(2)
-    data.keep_valid("cmp_front_y", sim_candidates)
-    data.keep_valid("cmp_front_x", x_candidates)
+    queries.keep_valid("cmp_front_y", sim_candidates)
+    queries.keep_valid("cmp_front_x", x_candidates)
     y = c1.selectbox("Similarity", sim_candidates, key="cmp_front_y")
     x = c2.selectbox("Against", x_candidates, key="cmp_front_x")
-    fig = charts.fronts(per_run, x=x, y=y, run_meta=meta)
-    figures.show(fig, key="cmp_fronts", page="Compare",
-                 provenance=data.provenance("metric_values", **params) | {"x": x, "y": y}, theme=None)
+    fig = compare_charts.fronts(per_run, x=x, y=y, run_meta=meta)
+    export.show(fig, key="cmp_fronts", page="Compare",
+                provenance=queries.provenance("metric_values", **params) | {"x": x, "y": y}, theme=None)
     if per_run.groupby("preset")["ip_scale"].nunique().max() < 2:
         st.caption("Each preset has a single IP-Adapter scale among the chosen runs: sweep --ip-scale "
                    "to draw a front.")

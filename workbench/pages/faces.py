@@ -3,12 +3,13 @@ point to open its sample), and the face fail count per run."""
 
 import streamlit as st
 
-from workbench import charts, data, figures
+from workbench.charts import faces as faces_charts
+from workbench.data import export, queries
 
 st.title("Faces")
-path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
-faces = data.query("faces_generated", run_ids=run_ids)
-counts = data.query("face_counts", run_ids=run_ids)
+path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
+faces = queries.query("faces_generated", run_ids=run_ids)
+counts = queries.query("face_counts", run_ids=run_ids)
 
 
 def open_sample(run_id: str, sample_key: str) -> None:
@@ -16,8 +17,8 @@ def open_sample(run_id: str, sample_key: str) -> None:
     if row.empty:
         return
     r = row.iloc[0]
-    st.session_state[data.STATE_FOCUS] = {"run_id": run_id, "sample_key": sample_key, "identity": r["identity"],
-                                          "prompt": r["prompt"], "seed": int(r["seed"])}
+    st.session_state[queries.STATE_FOCUS] = {"run_id": run_id, "sample_key": sample_key, "identity": r["identity"],
+                                             "prompt": r["prompt"], "seed": int(r["seed"])}
     st.switch_page("pages/samples.py")
 
 
@@ -36,40 +37,40 @@ if faces.empty:
             "written (`fastface capture ...` with a face backend).")
     st.stop()
 
-prov = data.provenance("faces_generated", run_ids=run_ids)
+prov = queries.provenance("faces_generated", run_ids=run_ids)
 if "detected" in faces and not faces["detected"].fillna(False).astype(bool).any():
     st.warning(f"No face was detected in any of the {len(faces)} generated images of these runs (FFC = 100%), "
                "so there are no face sizes or similarities to plot. Images of the tiny world (`--tiny`, "
                "`fastface demo`) are random-weight noise and never contain faces; real checkpoints do.")
-    figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
-                 provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
+    export.show(faces_charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
+                provenance=queries.provenance("face_counts", run_ids=run_ids), theme=None)
     st.stop()
 c1, c2 = st.columns(2)
 with c1:
-    figures.show(charts.distribution(faces, meta, "area_ratio"), key="faces_size", page="Faces",
-                 provenance=prov, theme=None)
+    export.show(faces_charts.distribution(faces, meta, "area_ratio"), key="faces_size", page="Faces",
+                provenance=prov, theme=None)
 with c2:
-    figures.show(charts.distribution(faces, meta, "similarity"), key="faces_sim", page="Faces",
-                 provenance=prov, theme=None)
+    export.show(faces_charts.distribution(faces, meta, "similarity"), key="faces_sim", page="Faces",
+                provenance=prov, theme=None)
 
 # full width: the legend names every run, and one row per run in the bars
-event = figures.show(charts.similarity_vs_size(faces, meta), key="faces_scatter", page="Faces",
-                     provenance=prov, theme=None, on_select="rerun", selection_mode="points")
+event = export.show(faces_charts.similarity_vs_size(faces, meta), key="faces_scatter", page="Faces",
+                    provenance=prov, theme=None, on_select="rerun", selection_mode="points")
 points = (event.get("selection", {}) or {}).get("points", []) if event else []
 if points:
     cd = points[0].get("customdata")
     if cd:
         open_sample(str(cd[0]), str(cd[1]))
 st.caption("Click a point to open that sample on the Samples page.")
-figures.show(charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
-             provenance=data.provenance("face_counts", run_ids=run_ids), theme=None)
+export.show(faces_charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
+            provenance=queries.provenance("face_counts", run_ids=run_ids), theme=None)
 
 with st.expander("Open a sample by name"):
     options = [(r.run_id, r.sample_key) for r in faces.itertuples(index=False)]
     labels = {(r.run_id, r.sample_key): f"{meta.get(r.run_id, {'label': r.run_id})['label']} · {r.identity} · "
               f"{r.prompt} · seed {r.seed}" + ("" if r.detected else " · no face")
               for r in faces.itertuples(index=False)}
-    data.keep_valid("faces_open", options)
+    queries.keep_valid("faces_open", options)
     pick = st.selectbox("Sample", options, key="faces_open", format_func=lambda k: labels[k])
     if st.button("Open in Samples", key="faces_open_btn"):
         open_sample(*pick)

@@ -5,23 +5,24 @@ import json
 import pandas as pd
 import streamlit as st
 
-from workbench import charts, data
+from workbench.charts import quick as quick_charts
+from workbench.data import queries
 
 REFRESH_S = 5  # seconds between re-reads while a run is in progress
 SHOWN = ("run", "preset", "ip scale", "lora scale", "checkpoint", "status", "progress", "ok", "failed",
          "created (UTC)")  # the Runs table's visible columns (the others: "Show/hide columns")
 
 st.title("Runs")
-path, _ = data.require_store()
+path, _ = queries.require_store()
 t1, t2 = st.columns([3, 1])
 auto = t1.toggle(f"Refresh every {REFRESH_S} s while a run is in progress", value=True, key="runs_auto",
                  help="Re-reads the runs and their progress by itself while any run's status is "
                       "'running' (a sweep is writing); off: only the Refresh buttons re-read.")
 if t2.button("Refresh now", key="runs_refresh", icon=":material/refresh:"):
-    data.refresh()
-all_runs = data.runs()
+    queries.refresh()
+all_runs = queries.runs()
 if all_runs.empty:
-    data.no_runs_message()
+    queries.no_runs_message()
     st.stop()
 running_now = bool((all_runs["status"] == "running").any())
 
@@ -49,13 +50,13 @@ def capture_summary(spec_json) -> str:
 
 @st.fragment(run_every=REFRESH_S if auto and running_now else None)
 def overview():
-    df = data.runs()
+    df = queries.runs()
     running = df[df["status"] == "running"]
     if len(running):
         st.subheader("Running")
         for r in running.itertuples(index=False):
             done = max(int(r.n_samples), int(r.n_done) if pd.notna(r.n_done) else 0)
-            frac = charts.progress_fraction(done, r.n_total)
+            frac = quick_charts.progress_fraction(done, r.n_total)
             text = (f"{r.run_id} ({r.preset}): {done} / {int(r.n_total)} samples, "
                     f"{int(r.n_failed_samples)} failed") if frac is not None else \
                 f"{r.run_id} ({r.preset}): {done} samples (total unknown)"
@@ -69,7 +70,7 @@ def overview():
     table = pd.DataFrame({
         "run": df["run_id"], "preset": df["preset"], "ip scale": df["ip_scale"], "lora scale": df["lora_scale"],
         "checkpoint": df["checkpoint"], "status": df["status"].fillna("unknown"),
-        "progress": [charts.progress_fraction(max(a, b if pd.notna(b) else 0), t)
+        "progress": [quick_charts.progress_fraction(max(a, b if pd.notna(b) else 0), t)
                      for a, b, t in zip(df["n_samples"], df["n_done"], df["n_total"])],
         "samples": df["n_samples"], "ok": df["n_ok"], "failed": df["n_failed_samples"], "planned": df["n_total"],
         "created (UTC)": df["created_at"], "name": df["name"],
@@ -98,23 +99,23 @@ def overview():
 overview()
 
 st.subheader("Runs to compare")
-meta = data.run_meta(all_runs)
+meta = queries.run_meta(all_runs)
 options = list(all_runs["run_id"])
-if data.STATE_RUNS not in st.session_state or "runs_pick" not in st.session_state:
+if queries.STATE_RUNS not in st.session_state or "runs_pick" not in st.session_state:
     # not picked yet (or back from another page): show what the pages use
-    st.session_state["runs_pick"] = data.selected_runs(all_runs)
+    st.session_state["runs_pick"] = queries.selected_runs(all_runs)
 else:
     st.session_state["runs_pick"] = [r for r in st.session_state["runs_pick"] if r in options]
 
 
 def _picked():
-    st.session_state[data.STATE_RUNS] = list(st.session_state["runs_pick"])
+    st.session_state[queries.STATE_RUNS] = list(st.session_state["runs_pick"])
 
 
 st.multiselect("Runs used by the other pages", options, key="runs_pick", on_change=_picked,
                format_func=lambda r: meta[r]["label"],
                help="Default: the newest sweep (the runs of one capture command) with its baseline run(s).")
-if data.runs_picked(all_runs):
+if queries.runs_picked(all_runs):
     st.caption("Picked by you: every page uses these runs.")
 else:
     st.caption("Default: the newest sweep with its baseline run(s); pick runs here to change it "

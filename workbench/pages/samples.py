@@ -5,19 +5,20 @@ import os
 
 import streamlit as st
 
-from workbench import charts, data, figures
-from workbench.maps import overlay_maps, png_size, token_label
+from workbench.charts import attention as attention_charts
+from workbench.charts.maps import overlay_maps, png_size, token_label
+from workbench.data import export, queries
 
 st.title("Samples")
-path, all_runs, run_ids, meta = data.chosen_runs_or_stop()
-index = data.query("sample_index", run_ids=run_ids)
+path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
+index = queries.query("sample_index", run_ids=run_ids)
 if index.empty:
     st.info("The chosen runs have no samples yet: wait for the sweep or run `fastface capture ...`.")
     st.stop()
 
 ALL = "(all)"
 
-focus = st.session_state.pop(data.STATE_FOCUS, None)
+focus = st.session_state.pop(queries.STATE_FOCUS, None)
 if focus:  # opened from another page: show that unit
     st.session_state["smp_identity"] = focus["identity"]
     st.session_state["smp_prompt"] = ALL
@@ -25,9 +26,9 @@ if focus:  # opened from another page: show that unit
     st.session_state["smp_unit"] = (focus["identity"], focus["prompt"], int(focus["seed"]))
 
 c1, c2, c3 = st.columns([1, 2, 1])
-data.keep_valid("smp_identity", [ALL] + list(index["identity"].unique()))
-data.keep_valid("smp_prompt", [ALL] + list(index["prompt"].unique()))
-data.keep_valid("smp_category", [ALL] + list(index["category"].unique()))
+queries.keep_valid("smp_identity", [ALL] + list(index["identity"].unique()))
+queries.keep_valid("smp_prompt", [ALL] + list(index["prompt"].unique()))
+queries.keep_valid("smp_category", [ALL] + list(index["category"].unique()))
 identity = c1.selectbox("Identity", [ALL] + sorted(index["identity"].unique()), key="smp_identity")
 prompt = c2.selectbox("Prompt", [ALL] + sorted(index["prompt"].unique()), key="smp_prompt")
 category = c3.selectbox("Category", [ALL] + sorted(index["category"].unique()), key="smp_category")
@@ -37,8 +38,8 @@ tab_grid, tab_variants = st.tabs(["Grid", "Variants and attention"])
 
 with tab_grid:
     per_page = 24
-    grid = data.query("sample_grid", freshness="static", run_ids=run_ids, identity=sel(identity),
-                      prompt=sel(prompt), category=sel(category), limit=per_page, offset=0)
+    grid = queries.query("sample_grid", freshness="static", run_ids=run_ids, identity=sel(identity),
+                         prompt=sel(prompt), category=sel(category), limit=per_page, offset=0)
     if grid.empty:
         st.info("No sample matches these filters.")
     else:
@@ -65,9 +66,9 @@ with tab_variants:
         st.session_state["smp_unit"] = unit_list[0]
     unit = st.selectbox("Sample (identity, prompt, seed)", unit_list, key="smp_unit",
                         format_func=lambda u: f"{u[0]} · {u[1]} · seed {u[2]}")
-    variants = data.query("variants", freshness="static", run_ids=run_ids, identity=unit[0],
-                          prompt=unit[1], seed=unit[2])
-    catalog = data.query("map_catalog", run_ids=sorted(set(variants["run_id"])))
+    variants = queries.query("variants", freshness="static", run_ids=run_ids, identity=unit[0],
+                             prompt=unit[1], seed=unit[2])
+    catalog = queries.query("map_catalog", run_ids=sorted(set(variants["run_id"])))
 
     amaps, caption, threshold, opacity = {}, "", 0.0, 0.5
     if catalog.empty:
@@ -78,16 +79,16 @@ with tab_variants:
             k1, k2, k3, k4 = st.columns(4)
             scope = k1.radio("Overlay of", ["one site", "mean over a part / block"], key="ov_scope")
             if scope == "one site":
-                sites = sorted(catalog["site"].unique(), key=lambda s: charts.short_site(s))
-                data.keep_valid("ov_site", sites)
-                site = k1.selectbox("Site", sites, key="ov_site", format_func=charts.short_site)
-                chosen_sites, where = [site], charts.short_site(site)
+                sites = sorted(catalog["site"].unique(), key=lambda s: attention_charts.short_site(s))
+                queries.keep_valid("ov_site", sites)
+                site = k1.selectbox("Site", sites, key="ov_site", format_func=attention_charts.short_site)
+                chosen_sites, where = [site], attention_charts.short_site(site)
             else:
                 parts = [p for p in ("down", "mid", "up") if p in set(catalog["part"])]
-                data.keep_valid("ov_part", parts)
+                queries.keep_valid("ov_part", parts)
                 part = k1.selectbox("Part", parts, key="ov_part")
                 blocks = sorted(catalog.loc[catalog["part"] == part, "block"].dropna().astype(int).unique())
-                data.keep_valid("ov_block", ["all"] + blocks)
+                queries.keep_valid("ov_block", ["all"] + blocks)
                 block = k1.selectbox("Block", ["all"] + blocks, key="ov_block")
                 sub = catalog[catalog["part"] == part]
                 if block != "all":
@@ -96,15 +97,15 @@ with tab_variants:
                 where = f"mean of {len(chosen_sites)} {part} sites" + ("" if block == "all" else f" (block {block})")
             sub = catalog[catalog["site"].isin(chosen_sites)]
             steps = sorted(int(s) for s in sub["step"].unique())
-            data.keep_valid("ov_step", steps)
+            queries.keep_valid("ov_step", steps)
             step = (k2.select_slider("Step", steps, key="ov_step") if len(steps) > 1
                     else k2.selectbox("Step", steps, key="ov_step_one"))
             branches = sorted(sub["branch"].unique())
             default_branch = "text_id" if "text_id" in branches else branches[0]
-            data.keep_valid("ov_branch", branches)
+            queries.keep_valid("ov_branch", branches)
             branch = k2.selectbox("Branch", branches, index=branches.index(default_branch), key="ov_branch")
             tokens = sorted(int(t) for t in sub["token"].unique())
-            data.keep_valid("ov_token", tokens)
+            queries.keep_valid("ov_token", tokens)
             token = k3.selectbox("ID token", tokens, key="ov_token", format_func=token_label)
             stages = [s for s in ("pre", "post") if s in set(sub["stage"])]
             stage = k3.radio("Stage", ["pre", "post"], index=1 if "post" in stages else 0,
@@ -114,9 +115,9 @@ with tab_variants:
         if stage not in stages:
             st.info(f"These runs captured no {stage} maps for this selection: capture with stage={stage}.")
         else:
-            rows = data.query("maps_on_screen", freshness="static", run_ids=list(variants["run_id"]),
-                              sample_keys=sorted(set(variants["sample_key"])), sites=chosen_sites,
-                              step=int(step), branch=branch, token=int(token), stage=stage)
+            rows = queries.query("maps_on_screen", freshness="static", run_ids=list(variants["run_id"]),
+                                 sample_keys=sorted(set(variants["sample_key"])), sites=chosen_sites,
+                                 step=int(step), branch=branch, token=int(token), stage=stage)
             amaps = overlay_maps(rows)
             if not amaps:
                 st.info("Only summaries were stored for these maps (encoding 'none'): capture with "
@@ -142,11 +143,11 @@ with tab_variants:
                 continue
             size = png_size(bytes(v.image_png)) or (int(v.width), int(v.height))
             box = (v.x0, v.y0, v.x1, v.y1) if v.detected is True else None
-            fig = charts.attention_overlay(bytes(v.image_png), amaps.get(v.run_id), opacity=opacity,
-                                           threshold=threshold, box=box, image_size=size, height=360)
-            figures.show(fig, key=f"overlay_{v.run_id}", page="Samples",
-                         provenance=data.provenance("variants", run_ids=run_ids, identity=unit[0],
-                                                    prompt=unit[1], seed=unit[2]), theme=None)
+            fig = attention_charts.attention_overlay(bytes(v.image_png), amaps.get(v.run_id), opacity=opacity,
+                                                     threshold=threshold, box=box, image_size=size, height=360)
+            export.show(fig, key=f"overlay_{v.run_id}", page="Samples",
+                        provenance=queries.provenance("variants", run_ids=run_ids, identity=unit[0],
+                                                       prompt=unit[1], seed=unit[2]), theme=None)
             if v.detected is True:
                 st.caption(f"face: similarity {v.similarity:.3f}, size {v.area_ratio:.3f}")
             elif v.detected is False:

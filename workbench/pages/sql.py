@@ -1,4 +1,4 @@
-"""SQL: a console over the store (read-only sandbox: workbench/sqlconsole.py), with example
+"""SQL: a console over the store (read-only sandbox: workbench/data/sql_console.py), with example
 queries, the schema at hand, a quick chart and CSV / Parquet downloads."""
 
 import io
@@ -6,15 +6,16 @@ import re
 
 import streamlit as st
 
-from workbench import charts, data, figures
-from workbench.sqlconsole import DEFAULT_TIMEOUT_S
+from workbench.charts import quick as quick_charts
+from workbench.data import export, queries
+from workbench.data.sql_console import DEFAULT_TIMEOUT_S
 
 st.title("SQL")
-path, sandbox = data.require_store()
+path, sandbox = queries.require_store()
 
 
 def examples() -> list[tuple[str, str]]:
-    text = data.load_sql("examples")
+    text = queries.load_sql("examples")
     parts = re.split(r"^-- name: (.+)$", text, flags=re.M)
     return [(parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2)]
 
@@ -87,16 +88,16 @@ if res is not None:
                 cols = list(df.columns)
                 q1, q2, q3, q4 = st.columns(4)
                 for k, opts in (("sql_x", cols), ("sql_y", cols), ("sql_color", ["(none)"] + cols)):
-                    data.keep_valid(k, opts)
+                    queries.keep_valid(k, opts)
                 x = q1.selectbox("x", cols, key="sql_x")
                 y = q2.selectbox("y", cols, index=1, key="sql_y")
-                kind = q3.selectbox("chart", charts.QUICK_KINDS, key="sql_kind")
+                kind = q3.selectbox("chart", quick_charts.QUICK_KINDS, key="sql_kind")
                 color = q4.selectbox("colour by", ["(none)"] + cols, key="sql_color",
                                      index=(["(none)"] + cols).index("preset") if "preset" in cols else 0)
                 try:
-                    fig = charts.quick_chart(df, x, y, kind, None if color == "(none)" else color)
-                    figures.show(fig, key="sql_chart", page="SQL", theme=None,
-                                 provenance={"query": "sql-console", "sql": res.sql, "params": {},
+                    fig = quick_charts.quick_chart(df, x, y, kind, None if color == "(none)" else color)
+                    export.show(fig, key="sql_chart", page="SQL", theme=None,
+                                provenance={"query": "sql-console", "sql": res.sql, "params": {},
                                              "run_ids": sorted(df["run_id"].astype(str).unique())
                                              if "run_id" in df else [], "store": path})
                 except Exception as e:  # noqa: BLE001 e.g. non-plottable columns

@@ -1,4 +1,4 @@
--- The workbench query before map_stats (git HEAD~ of workbench/sql): the decode / full-scan reference
+-- The workbench query before map_stats (git HEAD~ of workbench/data/sql): the decode / full-scan reference
 -- that tests/integration/test_store_summaries.py compares the pre-aggregated query with.
 -- face_mass: mean share of attention mass inside the generated face (box and landmark
 -- ellipse) per site and step for one run (map_face_mass view, maps of detected faces only).

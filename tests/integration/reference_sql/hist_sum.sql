@@ -1,4 +1,4 @@
--- The workbench query before map_stats (git HEAD~ of workbench/sql): the decode / full-scan reference
+-- The workbench query before map_stats (git HEAD~ of workbench/data/sql): the decode / full-scan reference
 -- that tests/integration/test_store_summaries.py compares the pre-aggregated query with.
 -- hist_sum: the stored value histograms (maps.hist, 34 bins: <0, 32 bins on [0,1], >1) summed
 -- per run and stage over the maps matching the filters (the paper's Fig. 6).

@@ -1,4 +1,4 @@
--- The workbench query before map_stats (git HEAD~ of workbench/sql): the decode / full-scan reference
+-- The workbench query before map_stats (git HEAD~ of workbench/data/sql): the decode / full-scan reference
 -- that tests/integration/test_store_summaries.py compares the pre-aggregated query with.
 -- map_facets: the capture axes present in the chosen runs (maps metadata only, no data).
 -- params: $run_ids

@@ -1,4 +1,4 @@
--- The workbench query before map_stats (git HEAD~ of workbench/sql): the decode / full-scan reference
+-- The workbench query before map_stats (git HEAD~ of workbench/data/sql): the decode / full-scan reference
 -- that tests/integration/test_store_summaries.py compares the pre-aggregated query with.
 -- step_stats: entropy and peak statistics of the maps per run, step, UNet part and stage.
 -- params: $run_ids, $branch, $token (null = all)

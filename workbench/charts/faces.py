@@ -1,0 +1,106 @@
+"""Face charts (paper Fig. 18): face-size and similarity distributions per run, similarity vs
+face size, face-fail counts.  Pure functions: data in, ``go.Figure`` out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from workbench.charts import style
+
+LABELS = {"area_ratio": "generated face size (bbox area / image area)",
+          "similarity": "ID similarity (cosine to reference)"}
+
+
+def _meta(run_meta: dict, run_id: str) -> dict:
+    return run_meta.get(run_id) or {"preset": None, "ip_scale": None, "label": run_id}
+
+
+def tick_label(run_id: str, meta: dict) -> str:
+    """Two-line axis label: preset and scale, then the run id."""
+    return style.run_tick(run_id, meta.get("preset"), meta.get("ip_scale"))
+
+
+def _per_run_layout(fig: go.Figure, n_runs: int) -> None:
+    """Runs as rows (first on top), one ROW_HEIGHT each: two-line run labels never overlap,
+    however many runs and however narrow the column."""
+    fig.update_yaxes(autorange="reversed", automargin=True, type="category")
+    fig.update_layout(height=style.rows_height(n_runs))
+
+
+def _ordered_runs(df: pd.DataFrame, run_meta: dict) -> list[str]:
+    runs = list(dict.fromkeys(df["run_id"])) if not df.empty else []
+    return sorted(runs, key=lambda r: style.run_order(r, _meta(run_meta, r)["preset"], _meta(run_meta, r)["ip_scale"]))
+
+
+def distribution(df: pd.DataFrame, run_meta: dict, column: str = "area_ratio",
+                 title: str | None = None) -> go.Figure:
+    """Violin + box + points of a face column per run (detected generated faces only); runs
+    are rows (horizontal violins), values along x."""
+    fig = go.Figure()
+    d = df[df["detected"].fillna(False).astype(bool)] if "detected" in df else df
+    runs = _ordered_runs(d, run_meta)
+    for run_id in runs:
+        g = d[d["run_id"] == run_id]
+        vals = g[column].dropna()
+        if vals.empty:
+            continue
+        meta = _meta(run_meta, run_id)
+        color = style.preset_color(meta["preset"])
+        tick = tick_label(run_id, meta)
+        fig.add_trace(go.Violin(
+            x=vals, y=[tick] * len(vals), orientation="h", name=meta["label"], box_visible=True,
+            meanline_visible=True, points="all", pointpos=0, jitter=0.3, line_color=color,
+            fillcolor=color, opacity=0.6, marker=dict(size=5), spanmode="hard", scalemode="width",
+            hovertemplate=f"{column} %{{x:.3f}}<extra>{meta['label']}</extra>"))
+    fig.update_xaxes(title_text=style.wrap(LABELS.get(column, column)))
+    fig.update_yaxes(title_text="")
+    _per_run_layout(fig, len(runs))
+    fig.update_layout(showlegend=False, violingap=0.25)
+    return style.apply(fig, title or f"{LABELS.get(column, column).split(' (')[0]} per run")
+
+
+def similarity_vs_size(df: pd.DataFrame, run_meta: dict,
+                       title: str = "ID similarity vs generated face size") -> go.Figure:
+    """Scatter of similarity against face size, one trace per run; each point carries
+    (run_id, sample_key) in customdata so a selection can open the sample."""
+    fig = go.Figure()
+    d = df[df["detected"].fillna(False).astype(bool)] if "detected" in df else df
+    d = d.dropna(subset=["area_ratio", "similarity"])
+    for run_id in _ordered_runs(d, run_meta):
+        g = d[d["run_id"] == run_id]
+        meta = _meta(run_meta, run_id)
+        custom = np.stack([g["run_id"].astype(str), g["sample_key"].astype(str),
+                           g.get("identity", pd.Series([""] * len(g), index=g.index)).astype(str),
+                           g.get("prompt", pd.Series([""] * len(g), index=g.index)).astype(str)], axis=-1)
+        fig.add_trace(go.Scatter(
+            x=g["area_ratio"], y=g["similarity"], mode="markers", name=meta["label"],
+            marker=dict(color=style.preset_color(meta["preset"]), size=10, symbol=meta.get("symbol", "circle"),
+                        line=dict(width=0.5, color="white")),
+            customdata=custom,
+            hovertemplate=("size %{x:.3f}<br>similarity %{y:.3f}<br>%{customdata[2]}: %{customdata[3]}"
+                           f"<extra>{meta['label']}</extra>")))
+    fig.update_xaxes(title_text=style.wrap(LABELS["area_ratio"]))
+    fig.update_yaxes(title_text=style.wrap(LABELS["similarity"]))
+    return style.apply(fig, title)
+
+
+def ffc_bars(counts: pd.DataFrame, run_meta: dict, title: str = "Face fail count (FFC) per run") -> go.Figure:
+    """Horizontal bars of ffc per run (runs as rows), annotated 'ffc / evaluated'.
+    ``counts``: face_summary rows."""
+    fig = go.Figure()
+    order = {r: i for i, r in enumerate(_ordered_runs(counts, run_meta))}
+    for r in sorted(counts.itertuples(index=False), key=lambda r: order[r.run_id]):
+        meta = _meta(run_meta, r.run_id)
+        fig.add_trace(go.Bar(
+            y=[tick_label(r.run_id, meta)], x=[r.ffc], orientation="h", name=meta["label"],
+            marker_color=style.preset_color(meta["preset"]),
+            text=[f"{r.ffc} / {r.n_evaluated}"], textposition="outside", cliponaxis=False,
+            hovertemplate=f"FFC %{{x}} of {r.n_evaluated} evaluated<extra>{meta['label']}</extra>"))
+    top = float(counts["ffc"].max()) if len(counts) else 0.0
+    fig.update_xaxes(title_text="samples without a detected face", range=[0, max(top, 1.0) * 1.25])
+    fig.update_yaxes(title_text="")
+    _per_run_layout(fig, len(counts))
+    fig.update_layout(showlegend=False)
+    return style.apply(fig, title)

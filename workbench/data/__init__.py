@@ -1,0 +1,10 @@
+"""The workbench's data side, between the pages and the charts: the pages ask these modules for
+DataFrames and hand them to :mod:`workbench.charts`.
+
+- :mod:`workbench.data.queries`: the store path, cached queries (``sql/*.sql``) on a read-only
+  connection, the session's selection state.
+- :mod:`workbench.data.selection`: sweeps, the default runs, Compare's baseline pairing.
+- :mod:`workbench.data.sql_console`: the SQL page's read-only sandbox.
+- :mod:`workbench.data.stats`: paired statistics (shared with ``fastface report``).
+- :mod:`workbench.data.export`: the figures registry and figure export (PNG/SVG/PDF).
+"""
