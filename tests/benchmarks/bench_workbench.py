@@ -118,7 +118,7 @@ def time_queries(path: Path) -> None:
     """Each page query on a fresh read-only connection: first run (cold) and a repeat (warm)."""
     from store.db import connect_read_only
 
-    sql_dir = Path(__file__).resolve().parents[2] / "workbench" / "sql"
+    sql_dir = Path(__file__).resolve().parents[2] / "workbench" / "data" / "sql"
     with connect_read_only(path) as con:
         queries = page_queries(con)
     print(f"{'page':10s} {'query':16s} {'rows':>7s} {'cold s':>8s} {'warm s':>8s}")

@@ -132,7 +132,7 @@ def test_processors_share_the_loaded_weights_and_restore(tiny_root):
     sd = load_sdxl("hyper", weights_root=tiny_root, device="cpu")
     load_faceid(sd, weights_root=tiny_root)
     before = {k: p for k, p in sd.unet.attn_processors.items() if isinstance(p, IPAdapterAttnProcessor2_0)}
-    ff = FastFacePipeline(sd, __import__("fastface.models.checkpoints").checkpoints.get_checkpoint("hyper"))
+    ff = FastFacePipeline(sd, __import__("fastface.models.checkpoints").models.checkpoints.get_checkpoint("hyper"))
     after = sd.unet.attn_processors
     for key, old in before.items():
         assert isinstance(after[key], FastFaceAttnProcessor)

@@ -60,7 +60,7 @@ def check_all(root) -> None:
         assert len(new) > 0
         assert_frames_close(new, old, "map_face_mass")
         for name, params in PAGE_QUERIES:
-            sql_new = (ROOT / "workbench" / "sql" / f"{name}.sql").read_text()
+            sql_new = (ROOT / "workbench" / "data" / "sql" / f"{name}.sql").read_text()
             sql_old = (REFERENCE / f"{name}.sql").read_text()
             a = sorted_df(con.execute(sql_new, params).df())
             b = sorted_df(con.execute(sql_old, params).df())

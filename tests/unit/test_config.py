@@ -81,7 +81,7 @@ def test_schedule_length_checked_against_steps():
     cfg.validate_for_steps(4)
     with pytest.raises(ConfigError, match=r"4 values but the run has 8 steps"):
         cfg.validate_for_steps(8)
-    FastFaceConfig(am=__import__("fastface.method.config").config.AMConfig(kind="am2", am2=AM2Config(
+    FastFaceConfig(am=__import__("fastface.method.config").method.config.AMConfig(kind="am2", am2=AM2Config(
         steepness=5.0, quantile=0.6, scale=1.5))).validate_for_steps(50)  # constants fit any length
 
 
