@@ -34,7 +34,9 @@ def probe_world(tmp_path_factory):
 def pipe(probe_world):
     from fastface.pipeline import load_pipeline
 
-    return load_pipeline("hyper", tiny=True, face_backend="none", weights_root=probe_world)
+    from tests.conftest import share_pipeline
+
+    return share_pipeline(load_pipeline("hyper", tiny=True, face_backend="none", weights_root=probe_world))
 
 
 @pytest.fixture(scope="session")
