@@ -13,8 +13,9 @@ PROMPTS = ("close-up portrait of a person, blue plain background", "wide shot of
 @pytest.fixture(scope="module")
 def face_pipe():
     from fastface.pipeline import load_pipeline
+    from tests.conftest import share_pipeline
 
-    return load_pipeline("hyper", tiny=True, world="face", face_backend="dlib")
+    return share_pipeline(load_pipeline("hyper", tiny=True, world="face", face_backend="dlib"))
 
 
 @pytest.fixture(scope="module")
