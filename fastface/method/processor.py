@@ -80,7 +80,8 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
 
     def __init__(self, site: str, base: IPAdapterAttnProcessor2_0, context: StepContext):
         with torch.device("meta"):  # no throw-away allocation of full-size ip projections
-            super().__init__(base.hidden_size, base.cross_attention_dim, base.num_tokens, base.scale)
+            super().__init__(base.hidden_size, base.cross_attention_dim, base.num_tokens,
+                             list(base.scale) if isinstance(base.scale, list) else base.scale)
         self.to_k_ip = base.to_k_ip  # the loaded adapter weights, shared, not copied
         self.to_v_ip = base.to_v_ip
         self.site = site
@@ -230,19 +231,22 @@ def fastface_sites(unet) -> list[str]:
 
 
 def install_processors(unet, context: StepContext) -> dict[str, object]:
-    """Replace every IP-Adapter processor with a FastFace one sharing its weights.
+    """Replace every IP-Adapter processor with a FastFace one bound to ``context`` and sharing
+    the loaded weights.
 
-    Returns the original processors (pass them to ``unet.set_attn_processor`` to undo).
+    Returns the original processors (pass them to ``unet.set_attn_processor`` to undo). The
+    originals are never modified: where the UNet already has FastFace processors (another
+    pipeline's, or an outer install), each gets a *new* FastFace processor on ``context``, so
+    putting the originals back also puts back the context they read (issue 28: re-pointing the
+    existing processors at ``context`` left their owner's denoising loop talking to a context
+    no processor read after the restore, and AM silently off).
     """
     originals = dict(unet.attn_processors)
     if not any(isinstance(p, IPAdapterAttnProcessor2_0) for p in originals.values()):
         raise ValueError("the UNet has no IP-Adapter processors: load FaceID-Plus-v2 (load_ip_adapter) first")
     new = {}
     for name, proc in originals.items():
-        if isinstance(proc, FastFaceAttnProcessor):
-            proc.context = context
-            new[name] = proc
-        elif isinstance(proc, IPAdapterAttnProcessor2_0):
+        if isinstance(proc, IPAdapterAttnProcessor2_0):  # FastFace processors included
             new[name] = FastFaceAttnProcessor(name[: -len(".processor")], proc, context)
         else:
             new[name] = proc

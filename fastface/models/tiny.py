@@ -217,15 +217,24 @@ def build_tiny_world(root: str | os.PathLike | None = None, *, seed: int = 0, id
     :func:`fastface.models.faceworld.world.build_face_world`).
     """
     root = Path(root) if root is not None else default_root(seed, id_dim)
-    marker = root / "tiny_world.json"
     meta = meta or {"version": TINY_VERSION, "seed": seed, "id_dim": id_dim}
+    return write_once(root, "tiny_world.json", meta, lambda tmp: _write_world(tmp, seed=seed, id_dim=id_dim,
+                                                                               trained=trained), force=force)
+
+
+def write_once(root: Path, marker_name: str, meta: dict, write, *, force: bool = False) -> Path:
+    """Write a folder of model files once: ``write(tmp)`` fills a temporary sibling folder, the
+    marker file (``meta`` as JSON) is written last and the folder renamed into place, so an
+    interrupted build is never taken for a complete one. An existing folder whose marker equals
+    ``meta`` is reused (unless ``force``)."""
+    marker = root / marker_name
     if marker.exists() and not force and json.loads(marker.read_text()) == meta:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        _write_world(tmp, seed=seed, id_dim=id_dim, trained=trained)
-        (tmp / "tiny_world.json").write_text(json.dumps(meta))
+        write(tmp)
+        (tmp / marker_name).write_text(json.dumps(meta))
         if root.exists():
             shutil.rmtree(root)
         os.replace(tmp, root)

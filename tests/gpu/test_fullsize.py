@@ -39,5 +39,11 @@ def test_one_step_of_each_preset(full, preset):
     emb = rng.randn(512).astype(np.float32)
     ident = full.identity_from_arrays(emb / np.linalg.norm(emb), (rng.rand(224, 224, 3) * 255).astype(np.uint8))
     result = full.generate("a photo of a person", ident, cfg, seed=0, steps=1, height=1024, width=1024)
-    arr = np.asarray(result.image)
-    assert arr.shape == (1024, 1024, 3) and np.isfinite(arr).all()
+    # the latents, not the 8-bit image: an fp16 NaN or inf decodes to a black (finite) image
+    lat = result.latents.float()
+    assert lat.shape == (1, 4, 128, 128)
+    assert torch.isfinite(lat).all(), f"{preset}: {int((~torch.isfinite(lat)).sum())} non-finite latent values"
+    assert float(lat.std()) > 1e-3, f"{preset}: constant latents"
+    arr = np.asarray(result.image).astype(np.int16)
+    assert arr.shape == (1024, 1024, 3)
+    assert arr.max() - arr.min() > 8 and arr.std() > 1.0, f"{preset}: a (nearly) constant image"

@@ -186,19 +186,31 @@ def test_store_vacuum_command(capsys, tmp_path):
 
 
 def test_a_checkpoint_that_fails_to_load_leaves_no_run_running(inputs):
+    """The first checkpoint loads before the store is touched: when it fails, nothing is written.
+    A later checkpoint that fails leaves its runs 'interrupted' (never 'running'), the runs of the
+    checkpoints before it complete."""
     from fastface.sweeps.dataset import load_dataset
+    from fastface.models.pipeline import load_pipeline
     from fastface.sweeps.sweep import SweepSpec, run_sweep
     from store.db import connect_read_only
 
     photos, prompts, store = inputs
+    before = snapshot(store)
 
     def load(checkpoint):
+        if checkpoint == "hyper" and not first_fails:
+            return load_pipeline("hyper", tiny=True, face_backend="dlib")
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"/weights/{checkpoint}/unet")
 
-    spec = SweepSpec(checkpoints=("hyper", "lightning"), presets=("baseline",), tiny=True)
-    with pytest.raises(FileNotFoundError):
+    spec = SweepSpec(checkpoints=("hyper", "lightning"), presets=("baseline",), tiny=True, capture="summaries_only")
+    first_fails = True
+    with pytest.raises(FileNotFoundError, match="/weights/hyper/unet"):
         run_sweep(spec, load_dataset(photos=photos, prompts=prompts), str(store), load=load)
+    assert snapshot(store) == before                   # nothing written
+    first_fails = False
+    with pytest.raises(FileNotFoundError, match="/weights/lightning/unet"):
+        run_sweep(spec, load_dataset(photos=photos, prompts=prompts), str(store), load=load, compact=False)
     with connect_read_only(store) as con:
-        statuses = con.execute("select status, status_message from runs order by run_id").fetchall()
-    assert [s for s, _ in statuses] == ["interrupted", "interrupted"]
-    assert all("/weights/hyper/unet" in m for _, m in statuses)
+        statuses = con.execute("select checkpoint, status, status_message from runs order by run_id").fetchall()
+    assert [(c, s) for c, s, _ in statuses] == [("hyper", "completed"), ("lightning", "interrupted")]
+    assert "/weights/lightning/unet" in statuses[1][2]

@@ -62,7 +62,10 @@ def test_seed_changes_image(tiny_pipes, tiny_identity):
 @pytest.mark.parametrize("checkpoint", ["hyper", "lcm"])
 def test_baseline_one_branch_equals_three(checkpoint, tiny_pipes, tiny_identity):
     """a = b (no rescale, no batch-coupled AM): running only the needed branches gives the same
-    image as running all three, with a third (hyper) of the UNet rows."""
+    image as running all three (identical, as the README says), with a third (hyper) of the UNet
+    rows. The latents agree to float rounding only (measured: hyper 1.3e-5, LCM 0): the UNet's
+    float32 kernels round differently at batch 1 and batch 3; the combination itself is exact
+    (tests/unit/test_guidance_math.py)."""
     pipe = tiny_pipes(checkpoint)
     ident = tiny_identity(pipe)
     cfg = load_preset("baseline")
@@ -72,7 +75,8 @@ def test_baseline_one_branch_equals_three(checkpoint, tiny_pipes, tiny_identity)
     assert few.unet_rows == (4 if checkpoint == "hyper" else 8)  # LCM's a = b = 1.5 needs e0 and e2
     assert [l.names for l in few.layouts][0] == (("text_id",) if checkpoint == "hyper" else ("uncond", "text_id"))
     diff = np.abs(_img(few) - _img(full)).max()
-    assert diff <= 1, f"one-branch and three-branch baselines differ by {diff} grey levels"
+    assert diff == 0, f"one-branch and three-branch baselines differ by {diff} grey levels"
+    assert float((few.latents - full.latents).abs().max()) <= 1e-4
 
 
 def test_am1_only_changes_targeted_parts(tiny_pipes, tiny_identity):

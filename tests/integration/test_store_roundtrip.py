@@ -154,17 +154,21 @@ def test_constraint_violations_are_refused_before_commit(writer, tmp_path):
 
 def test_late_metrics_latest_wins(writer, tmp_path):
     write_samples(writer, "r1", range(2))
-    key = make_sample(0)[0].sample_key
+    sample, _, _, fixture_metrics, _ = make_sample(0)
+    key = sample.sample_key
+    (written,) = [m for m in fixture_metrics if m.name == "clip_t"]  # the value the fixture committed with the sample
     writer.add_metrics("r1", key, [MetricRecord("clip_t", 0.5, "clip@1"), MetricRecord("aesthetic", 6.0, "aes@2")])
     time.sleep(0.002)
     writer.add_metrics("r1", key, [MetricRecord("clip_t", 0.75, "clip@1")])
     with pytest.raises(StoreError, match="not committed"):
         writer.add_metrics("r1", "nope", [MetricRecord("clip_t", 1.0)])
     con = connect_read_only(tmp_path / "store")
-    got = dict(con.execute("select name || '/' || model, value from metrics where sample_key = ?", [key]).fetchall())
-    assert got == {"clip_t/clip-vit-l-14@1": pytest.approx(got["clip_t/clip-vit-l-14@1"]),
-                   "clip_t/clip@1": 0.75, "aesthetic/aes@2": 6.0}
-    con.close()
+    try:
+        got = dict(con.execute("select name || '/' || model, value from metrics where sample_key = ?", [key]).fetchall())
+    finally:
+        con.close()
+    assert written.model == "clip-vit-l-14@1" and 0.2 <= written.value <= 0.3
+    assert got == {"clip_t/clip-vit-l-14@1": written.value, "clip_t/clip@1": 0.75, "aesthetic/aes@2": 6.0}
 
 
 def test_reader_sees_new_commits_without_reconnecting(writer, tmp_path):

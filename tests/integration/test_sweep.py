@@ -112,19 +112,25 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(dataset, tmp_pat
 def test_second_process_reads_while_the_sweep_writes(dataset, tmp_path):
     store = tmp_path / "store"
     proc = _popen_capture(dataset, store)
-    seen = []
+    seen, failures = [], []
     deadline = time.time() + 240
     try:
         while proc.poll() is None and time.time() < deadline:
+            if not (store / "catalog.duckdb").exists():  # nothing to read before the writer made the store
+                time.sleep(0.1)
+                continue
             code = ("import sys; from store.db import connect_read_only\nwith connect_read_only(sys.argv[1]) as c: "
                     "print(c.execute('select count(*) from samples').fetchone()[0])")
             out = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True)
             if out.returncode == 0:
                 seen.append(int(out.stdout.strip()))
+            else:  # every reader run counts: a failed read while the sweep writes is a failure
+                failures.append(out.stderr[-500:])
             time.sleep(0.3)
     finally:
         proc.wait(timeout=240)
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+    assert failures == [], f"{len(failures)} of {len(failures) + len(seen)} reader runs failed: {failures[0]}"
     growing = sorted(set(seen))
     assert len(growing) >= 3, f"the reader saw counts {growing} while the sweep ran"
     assert seen == sorted(seen)

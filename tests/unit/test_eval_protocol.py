@@ -161,7 +161,6 @@ def test_release_and_corrected_choices_through_the_evaluator(photos, prompt):
     assert v["face_size"] == pytest.approx(0.18) and w["face_size"] == pytest.approx(7650 / 20000)
     # aesthetic heads: the release's file under release, LAION's sac+logos+ava1 otherwise
     assert "ava+logos-l14-linearMSE.pth@" in models["aesthetic"] and "sac+logos+ava1" in cmodels["aesthetic"]
-    assert v["aesthetic"] != pytest.approx(w["aesthetic"], abs=1e-6)
     # FSC, release: the largest box (100, 10, 190, 95) cropped as gen[10:95, 100:190], 0..255 into CLIP, raw cosine
     clip, text = rel.clip, fsc_text(prompt)
     with torch.no_grad():
@@ -175,6 +174,20 @@ def test_release_and_corrected_choices_through_the_evaluator(photos, prompt):
         # clip_t, release: the whole image through the release's tensor pipeline, raw cosine
         e3 = clip.image_embeds([], pixels=release_clip_pixels([gen]))
         assert v["clip_t"] == pytest.approx(float((e3 * clip.text_embeds([prompt])).sum()), abs=1e-5)
+    # aesthetic, release: the head is the release's file, by name, and the value is that file's MLP
+    # (Linear layers 0, 2, 4, 6, 7, no activation; dropout off) on the same embedding, computed here
+    # from the raw state dict; the corrected protocol's file gives another value on it
+    assert rel.ae.path.name == "ava+logos-l14-linearMSE.pth" and cor.ae.path.name == "sac+logos+ava1-l14-linearMSE.pth"
+
+    def mlp_by_hand(path, x):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for i in (0, 2, 4, 6, 7):
+            x = x @ state[f"layers.{i}.weight"].double().T + state[f"layers.{i}.bias"].double()
+        return float(x.reshape(()))
+
+    release_value = mlp_by_hand(rel.ae.path, e3.double())
+    assert v["aesthetic"] == pytest.approx(release_value, abs=1e-4)
+    assert abs(mlp_by_hand(cor.ae.path, e3.double()) - release_value) > 1e-3
 
 
 def test_id_photo_without_a_face(photos):

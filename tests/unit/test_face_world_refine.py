@@ -85,19 +85,52 @@ def test_cosine_lr_decays_from_base_to_floor():
     assert refine.cosine_lr(1.0, 0.1, 500, 100, 200) == pytest.approx(0.1)
 
 
-def test_collecting_maps_restores_the_processors_even_on_error(tiny_pipes):
+def test_collecting_maps_restores_the_processors_even_on_error(tiny_root):
+    from fastface.models.pipeline import load_pipeline
     from fastface.method.processor import FastFaceAttnProcessor
 
-    unet = tiny_pipes("hyper").pipe.unet
+    pipe = load_pipeline("hyper", tiny=True, weights_root=tiny_root, face_backend="none")  # this test's own
+    unet = pipe.pipe.unet
     before = dict(unet.attn_processors)
+    contexts = {k: p.context for k, p in before.items() if isinstance(p, FastFaceAttnProcessor)}
+    assert len(contexts) == 17 and all(c is pipe.context for c in contexts.values())
     with pytest.raises(RuntimeError, match="boom"):
         with refine.collecting_maps(unet, (8, 8)) as (collector, context):
             installed = unet.attn_processors
             assert any(isinstance(p, FastFaceAttnProcessor) for p in installed.values())
+            assert all(installed[k].context is context for k in contexts)
             assert collector in context.observers
             raise RuntimeError("boom")
     after = unet.attn_processors
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    # the objects *and* what they read: the pipeline's processors still follow the pipeline's context
+    assert all(after[k].context is pipe.context for k in contexts)
+
+
+def test_pipeline_after_collecting_maps_generates_as_before(tiny_root):
+    """Issue 28 item 1: collecting_maps on a pipeline's UNet left that pipeline's processors on
+    the collector's context, which the denoising loop never updates: AM went silently off
+    (baseline == am1). The reference is the same pipeline's latents before collecting_maps ran."""
+    from fastface.method.config import load_preset
+    from fastface.models.pipeline import load_pipeline
+
+    pipe = load_pipeline("hyper", tiny=True, weights_root=tiny_root, face_backend="none")  # this test's own
+    rng = np.random.RandomState(0)
+    emb = rng.randn(128).astype(np.float32)
+    ident = pipe.identity_from_arrays(emb / np.linalg.norm(emb), rng.randint(0, 256, (224, 224, 3)).astype(np.uint8))
+
+    def latents(preset):
+        return pipe.generate("a person", ident, load_preset(preset), seed=3, steps=2).latents
+
+    before = {p: latents(p) for p in ("baseline", "am1")}
+    assert float((before["baseline"] - before["am1"]).abs().max()) > 1e-3  # AM acts at all in this world
+    with refine.collecting_maps(pipe.pipe.unet, (8, 8)) as (collector, context):
+        latents("baseline")  # maps are collected while the block is open
+        assert collector.maps, "collecting_maps saw no map"
+    after = {p: latents(p) for p in ("baseline", "am1")}
+    assert float((after["baseline"] - after["am1"]).abs().max()) > 1e-3, "AM is off after collecting_maps"
+    for p in before:
+        assert torch.equal(before[p], after[p]), f"{p} changed after collecting_maps"
 
 
 def test_learning_rate_warms_up_then_decays_in_the_refinement():

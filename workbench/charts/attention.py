@@ -175,10 +175,12 @@ def attention_overlay(image: np.ndarray | bytes | None, amap: np.ndarray | None,
             raise ValueError("PNG bytes need image_size=(width, height)")
         W, H = int(image_size[0]), int(image_size[1])
         uri = "data:image/png;base64," + base64.b64encode(bytes(image)).decode("ascii")
-        fig.add_trace(go.Image(source=uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip", name="image"))
+        # x0/y0 are the centre of the first pixel: 0.5 puts the image on [0, W] x [0, H], where the
+        # map's cells and the face box are (x0=0 drew it half a pixel left of and above them)
+        fig.add_trace(go.Image(source=uri, x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip", name="image"))
     elif image is not None:
         H, W = image.shape[:2]
-        fig.add_trace(go.Image(z=image, hoverinfo="skip", name="image"))
+        fig.add_trace(go.Image(z=image, x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip", name="image"))
     else:
         H, W = (amap.shape if amap is not None else (64, 64))
     if amap is not None:

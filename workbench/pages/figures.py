@@ -7,7 +7,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from workbench.charts import attention as attention_charts, faces as faces_charts
+from workbench.charts import attention as attention_charts
+from workbench.charts import faces as faces_charts
 from workbench.data import export, queries
 
 st.title("Figures")
