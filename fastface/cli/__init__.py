@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from fastface.cli import capture, evaluate, face_world, generate, store, weights, workbench
 from fastface.cli.errors import run
@@ -39,7 +38,3 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     return run(build_parser(), argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
