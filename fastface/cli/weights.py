@@ -45,26 +45,29 @@ def _needs(args):
 
 
 def _fp16(device: str | None) -> bool:
-    if device:
-        return str(device).startswith("cuda")
+    """Whether the loaders would take the fp16 files (float16 on CUDA: the default device's dtype)."""
     import torch
 
-    return torch.cuda.is_available()
+    from fastface.models.checkpoints import default_device, default_dtype
+
+    return default_dtype(device or default_device()) == torch.float16
 
 
 def _resolve(args):
-    from fastface.models.weights import resolve
+    """(found, fp16, the Hub probe that served them)."""
+    from fastface.models.weights import HubProbe, resolve
 
     needs, fp16 = _needs(args)
+    hub = HubProbe(enabled=not args.offline)
     found = resolve(needs, weights_root=args.weights_root, cache_dir=args.cache_dir,
-                    face_root=args.insightface_root, online=not args.offline)
-    return found, fp16
+                    face_root=args.insightface_root, hub=hub)
+    return found, fp16, hub
 
 
 def cmd_check(args) -> int:
     from fastface.models.weights import human_size, missing_message, table
 
-    found, fp16 = _resolve(args)
+    found, fp16, _ = _resolve(args)
     print(f"weights for {args.checkpoints} ({'fp16 files preferred' if fp16 else 'fp32 files preferred'}; "
           f"face backend {args.face_backend})")
     print("\n".join(table(found)))
@@ -88,7 +91,9 @@ def _providers_line(device: str | None) -> str:
     from fastface.faces.insightface import onnx_providers
 
     available = onnxruntime.get_available_providers()
-    chosen = onnx_providers(device or ("cuda" if _fp16(None) else "cpu"), available)
+    from fastface.models.checkpoints import default_device
+
+    chosen = onnx_providers(device or default_device(), available)
     first = chosen[0][0] if isinstance(chosen[0], tuple) else chosen[0]
     return f"insightface will run on {first} (onnxruntime {onnxruntime.__version__}; available: {', '.join(available)})"
 
@@ -96,7 +101,7 @@ def _providers_line(device: str | None) -> str:
 def cmd_download(args) -> int:
     from fastface.models.weights import download, download_plan, human_size
 
-    found, _ = _resolve(args)
+    found, _, hub = _resolve(args)
     missing_everywhere = [f for f in found if not f.ok and f.need.kind == "hub"]
     plan = download_plan(found)
     if not plan:
@@ -107,8 +112,7 @@ def cmd_download(args) -> int:
     for need, name in plan:
         f = next(x for x in found if x.need is need)
         print(f"  {need.repo}/{name}  {human_size(f.sizes.get(name))}")
-    hub_down = any(("unreachable" in " ".join(f.looked) or "not asked" in " ".join(f.looked))
-                   for f in missing_everywhere) or args.offline
+    hub_down = args.offline or (hub.reachable is False and bool(missing_everywhere))
     if args.dry_run or hub_down:
         if hub_down and not args.dry_run:
             print("the Hub cannot be reached from here (or --offline): nothing was fetched; run this command on a "

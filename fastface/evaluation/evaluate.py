@@ -168,9 +168,9 @@ class Evaluator:
 
         face_root = cfg.insightface_root
         if backend == "insightface" and not cfg.tiny:  # --insightface-root, <weights-root>/insightface, ~/.insightface
-            from fastface.models.weights import find_insightface_root
+            from fastface.models.weights import insightface_root_for
 
-            face_root = str(find_insightface_root(cfg.insightface_root, cfg.weights_root) or "") or face_root
+            face_root = insightface_root_for(cfg.insightface_root, cfg.weights_root)
         if self.metrics & set(FACE_KEYS):
             self.face = attempt(lambda: FaceScorer(backend, device=self.device, root=face_root))
             if self.face is not None and "id" in self.metrics and backend == "skimage":

@@ -22,25 +22,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from fastface.faces.base import BACKENDS, Face, FaceImageError, FaceModelUnavailable, NoFaceError, as_rgb
+from fastface.faces.insightface import insightface_model_dir
 from fastface.faces.photos import load_image, make_analyzer
 from fastface.evaluation.models import model_string
 from fastface.evaluation.protocol import (RELEASE_DET_SIZES, largest_box, pick_generated_face, release_crop,
                                           release_face_ratio)
 
 
-def insightface_root(root: str | os.PathLike | None = None) -> Path:
-    return Path(root or os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser()
-
-
 def face_model_string(backend: str, *, root: str | os.PathLike | None = None) -> str:
     """The versioned model string of a face backend (no model is loaded)."""
     if backend == "insightface":
-        folder = insightface_root(root) / "models" / "buffalo_l"
+        folder = insightface_model_dir(root)
         files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
         if not files:
             raise FaceModelUnavailable(

@@ -22,10 +22,14 @@ def onnx_providers(device: str, available: Sequence[str]) -> list:
     return ["CPUExecutionProvider"]
 
 
+def insightface_home(root: str | os.PathLike | None = None) -> Path:
+    """insightface's root folder: ``root``, else ``$INSIGHTFACE_HOME``, else ``~/.insightface``."""
+    return Path(root or os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser()
+
+
 def insightface_model_dir(root: str | os.PathLike | None = None) -> Path:
-    """``<root>/models/buffalo_l`` (root: argument, ``$INSIGHTFACE_HOME`` or ``~/.insightface``)."""
-    base = Path(root or os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser()
-    return base / "models" / "buffalo_l"
+    """``<root>/models/buffalo_l`` (root: :func:`insightface_home`)."""
+    return insightface_home(root) / "models" / "buffalo_l"
 
 
 class InsightFaceAnalyzer:

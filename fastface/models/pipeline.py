@@ -301,9 +301,9 @@ def load_pipeline(
         ensure_weights([spec.name], steps=steps, fp16=dtype == torch.float16, base=base, faceid_weight=faceid_weight,
                        face_backend=backend, weights_root=weights_root, cache_dir=cache_dir, face_root=face_root)
     if backend == "insightface":
-        from fastface.models.weights import find_insightface_root
+        from fastface.models.weights import insightface_root_for
 
-        face_root = str(find_insightface_root(face_root, None if tiny else weights_root) or face_root or "") or None
+        face_root = insightface_root_for(face_root, None if tiny else weights_root)
     pipe = load_sdxl(spec, steps=steps, base=base, weights_root=weights_root, cache_dir=cache_dir,
                      device=device, dtype=dtype)
     load_faceid(pipe, weight_name=faceid_weight, weights_root=weights_root, cache_dir=cache_dir)

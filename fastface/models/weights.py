@@ -14,11 +14,10 @@ and :func:`preflight` raises :class:`WeightsMissing` naming *every* missing file
 where it looked, where to put it and the flags that avoid it. :func:`download` fetches exactly
 the files a command needs (the preferred alternative: fp16 variants on CUDA) through
 ``huggingface_hub`` into the cache or a ``--weights-root`` mirror; insightface's buffalo_l comes
-through insightface's own download (``insightface.utils.storage.ensure_available``).
+through insightface's own download (``insightface.utils.storage.download``).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -30,7 +29,6 @@ from fastface.models.checkpoints import (  # noqa: F401 (hub_cache_dir, cache_sn
 
 #: the files of insightface's buffalo_l that the insightface backend loads (detection + recognition)
 BUFFALO_FILES = ("det_10g.onnx", "w600k_r50.onnx")
-FACE_BACKENDS = ("insightface", "dlib", "skimage")
 
 
 class WeightsMissing(RuntimeError):
@@ -44,7 +42,7 @@ class Need:
     component: str
     repo: str
     files: tuple[tuple[str, ...], ...]
-    kind: str = "hub"  # "hub" | "insightface" | "dlib" | "package"
+    kind: str = "hub"  # "hub" | "insightface" | "dlib"
     flags: str = ""  # the flags that avoid or relocate it
 
     def preferred(self) -> list[str]:
@@ -215,21 +213,31 @@ class HubProbe:
 
 def insightface_roots(face_root=None, weights_root=None) -> list[Path]:
     """Where buffalo_l is looked for, in order (each holds ``models/buffalo_l``)."""
+    from fastface.faces.insightface import insightface_home
+
     roots = []
     if face_root:
         roots.append(Path(face_root).expanduser())
     if weights_root:
         roots.append(Path(weights_root).expanduser() / "insightface")
-    roots.append(Path(os.environ.get("INSIGHTFACE_HOME", Path.home() / ".insightface")).expanduser())
+    roots.append(insightface_home())
     return list(dict.fromkeys(roots))
 
 
 def find_insightface_root(face_root=None, weights_root=None) -> Path | None:
+    """The first of :func:`insightface_roots` that holds buffalo_l's files, or None."""
     for root in insightface_roots(face_root, weights_root):
         folder = root / "models" / "buffalo_l"
         if all((folder / f).is_file() for f in BUFFALO_FILES):
             return root
     return None
+
+
+def insightface_root_for(face_root=None, weights_root=None) -> str | None:
+    """The root to hand the insightface backend: where buffalo_l was found, else ``face_root`` as
+    given (the backend's own message then names the folder it expected)."""
+    found = find_insightface_root(face_root, weights_root)
+    return str(found) if found is not None else face_root
 
 
 def _resolve_face(need: Need, face_root, weights_root) -> Found:
@@ -317,8 +325,9 @@ def resolve_need(need: Need, *, weights_root=None, cache_dir=None, hub: HubProbe
 
 
 def resolve(needs: Sequence[Need], *, weights_root=None, cache_dir=None, face_root=None,
-            online: bool = True) -> list[Found]:
-    hub = HubProbe(enabled=online)
+            online: bool = True, hub: HubProbe | None = None) -> list[Found]:
+    """Every Need resolved; one :class:`HubProbe` (``hub``, else a new one) serves them all."""
+    hub = hub or HubProbe(enabled=online)
     return [resolve_need(n, weights_root=weights_root, cache_dir=cache_dir, hub=hub, face_root=face_root)
             for n in needs]
 

@@ -242,8 +242,7 @@ class SampleRunner:
 def error_kind(error: str | None) -> str:
     """The kind of a failed sample's error: the text before its first colon ("ID photo",
     "OutOfMemoryError", ...)."""
-    text = (error or "").strip()
-    return text.split(":", 1)[0].strip() or "unknown" if text else "unknown"
+    return (error or "").split(":", 1)[0].strip() or "unknown"
 
 
 def summarize_failures(counts: dict) -> str:

@@ -14,6 +14,7 @@ the dry run that tests this script. Figures go to ``--json``; images to ``--imag
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -56,8 +57,9 @@ def _block_outputs(ff, identity, dtype, site_names, size=None, noise: list | Non
     try:
         pipe.to(dtype)  # every part, so that no float16 activation meets a float32 weight
         pipe.prepare_latents = same_noise  # this instance only, removed below
-        ident = type(identity)(identity.id_embed.to(dtype), identity.clip_embeds.to(dtype),
-                               identity.clip_negative.to(dtype), identity.face, identity.name, identity.crop)
+        ident = dataclasses.replace(identity, id_embed=identity.id_embed.to(dtype),
+                                    clip_embeds=identity.clip_embeds.to(dtype),
+                                    clip_negative=identity.clip_negative.to(dtype))
         ff.generate(PROMPT, ident, load_preset("ff-am2"), seed=0, height=size, width=size)
     finally:
         del pipe.prepare_latents
@@ -116,7 +118,7 @@ def run(checkpoints, *, weights_root, cache_dir, face_backend, face_root, device
                "id_sim": sim, "image_std": float(image.std()), "finite_latents": bool(
                    torch.isfinite(result.latents.float()).all())}
         if compare and name == checkpoints[0]:
-            sites = [s for s in ff.sites]
+            sites = list(ff.sites)
             # CUDA: the pipeline's float16 against float32; the CPU dry run: float32 against float64
             noise: list = []
             a = _block_outputs(ff, identity, torch.float16 if fp16 else torch.float32, sites, size, noise)
