@@ -2,6 +2,8 @@
 than a preset or a config file.
 
 - :mod:`fastface.method.config`: frozen, validated configurations; the presets (``presets/*.json``).
+- :mod:`fastface.method.paths`: every config field addressed by a dotted path (``am.am2.steepness[0]``),
+  edited and validated; parameter grids (``--vary``, the Studio).
 - :mod:`fastface.method.guidance`: decoupled CFG (DCG): branch layouts, combination, schedules, rescale.
 - :mod:`fastface.method.transforms`: attention manipulation (AM1, AM2, AdaIN), pure functions on
   ``[batch, heads, queries, tokens]``.
