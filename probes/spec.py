@@ -17,7 +17,20 @@ queries, tokens] that the FastFace processors emit, and how they are stored:
 - ``resolution``: ``None`` = native query grid; an int = largest side to area-average down to
   (aspect kept, never upsampled);
 - ``dtype``: storage of the maps, 'float16' (store encoding 'f16') or 'uint8' ('u8');
-- ``keep_maps``: False = summaries only (store encoding 'none').
+- ``keep_maps``: False = summaries only (store encoding 'none');
+- ``balance``: record the ID-versus-text balance (the norms of the decoupled block's two terms,
+  cheap scalars and 16-cell norm maps) at the selected sites and steps, for every branch in the
+  batch (default True);
+- ``words``: prompt-word maps of the text attention ``softmax(Q K^T / sqrt(d))`` at the same
+  sites, steps, branches (those with the text prompt: 'text', 'text_id') and heads as the ID maps:
+  ``None`` (default) = none, ``'all'`` = every word of the prompt (start and end included, no
+  padding), or word names (``('watercolor', 'library')``, ``'<start>'``, ``'<end>'``); a word's
+  sub-word tokens are summed (:mod:`probes.words`). Stored as maps with stream 'text', token -1,
+  stage 'pre' and the word.
+
+Fields added after the first stores (``balance``, ``words``) are left out of :meth:`CaptureSpec.to_dict`
+while they hold their default, so the stored spec of an existing run keeps its JSON (a resumed
+run is the same run).
 """
 from __future__ import annotations
 
@@ -86,6 +99,11 @@ class CaptureSpec:
     dtype: str = "float16"
     keep_maps: bool = True
     full_batch: bool = False
+    balance: bool = True
+    words: tuple[str, ...] | str | None = None
+
+    #: later fields and their defaults: omitted from to_dict() when at the default
+    _LATER = {"balance": True, "words": None}
 
     def __post_init__(self) -> None:
         if self.sites is not None:
@@ -112,7 +130,13 @@ class CaptureSpec:
             r = self.resolution
             if isinstance(r, bool) or not isinstance(r, int) or r < 1:
                 raise SpecError(f"resolution: {r!r} must be None (native) or a positive integer side")
-        for name in ("token_sum", "keep_maps", "full_batch"):
+        if self.words is not None:
+            if self.words != "all":
+                words = tuple(w.strip().lower() for w in _strs(self.words, "words"))
+                if any(not w or " " in w for w in words):
+                    raise SpecError(f"words: {list(self.words)} must be single words (no spaces), or 'all'")
+                object.__setattr__(self, "words", words)
+        for name in ("token_sum", "keep_maps", "full_batch", "balance"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name}: {getattr(self, name)!r} must be true or false")
 
@@ -134,7 +158,8 @@ class CaptureSpec:
     # --- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+                for f in dataclasses.fields(self)
+                if not (f.name in self._LATER and getattr(self, f.name) == self._LATER[f.name])}
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, **kw)

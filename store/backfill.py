@@ -72,7 +72,8 @@ def summarise_dir(layout: Layout, d: Path, *, batch_rows: int = 50_000, durable:
     try:
         schemas = {t: typed_schema(con, t) for t in files}
         reader = pq.ParquetFile(d / "maps.parquet")
-        for i, batch in enumerate(reader.iter_batches(batch_size=batch_rows, columns=list(MAP_COLUMNS))):
+        present = [c for c in MAP_COLUMNS if c in reader.schema_arrow.names]  # older files: no stream/word
+        for i, batch in enumerate(reader.iter_batches(batch_size=batch_rows, columns=present)):
             tables = dict(zip(("map_stats", "face_mass"),
                               summarise_maps(pa.Table.from_batches([batch]), geometry, version)))
             n_maps += batch.num_rows

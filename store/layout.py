@@ -35,7 +35,7 @@ from pathlib import Path
 HOST = socket.gethostname()
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 EMPTY = "_empty"
-TABLE_FILES = ("samples", "maps", "faces", "metrics", "sites", "manifest", "map_stats", "face_mass")
+TABLE_FILES = ("samples", "maps", "faces", "metrics", "sites", "manifest", "map_stats", "face_mass", "balance")
 STALE_TMP_SECONDS = 15 * 60
 
 

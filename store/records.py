@@ -169,21 +169,24 @@ class MapRecord:
     q90: float | None = None
     q99: float | None = None
     hist: np.ndarray | None = None
+    stream: str = "id"                     # 'id' (ID tokens) | 'text' (a prompt word; token -1)
+    word: str | None = None                # the prompt word of a 'text' map (null for 'id')
 
     @classmethod
     def from_map(cls, map2d: np.ndarray, *, site: str, step: int, branch: str, token: int = -1,
                  head: int = -1, head_reduction: str = "mean", stage: str = "post",
-                 encoding: str = "f16", timestep: float | None = None) -> "MapRecord":
+                 encoding: str = "f16", timestep: float | None = None, stream: str = "id",
+                 word: str | None = None) -> "MapRecord":
         m = np.asarray(map2d)
         data, scale = encode.encode_map(m, encoding)
         s = encode.summarise(m)
         return cls(site=site, step=step, branch=branch, token=token, head=head,
                    head_reduction=head_reduction, stage=stage, height=m.shape[0], width=m.shape[1],
-                   encoding=encoding, data=data, scale=scale, timestep=timestep, **s)
+                   encoding=encoding, data=data, scale=scale, timestep=timestep, stream=stream, word=word, **s)
 
     SCALARS = ("site", "step", "timestep", "branch", "token", "head", "head_reduction", "stage",
                "height", "width", "encoding", "scale", "min", "mean", "std", "max", "entropy",
-               "q50", "q90", "q99", "n_values")
+               "q50", "q90", "q99", "n_values", "stream", "word")
 
 
 @dataclass
@@ -223,3 +226,23 @@ class MetricRecord:
     def row(self) -> dict[str, Any]:
         return {"name": self.name, "value": None if self.value is None else float(self.value),
                 "model": self.model}
+
+
+@dataclass
+class BalanceRecord:
+    """The two terms of one decoupled block at one (site, step, branch) of a sample (raw.balance,
+    migration 0005): mean per-query L2 norms of the text term and of the ID term, and the
+    per-query norm maps area-averaged to a small grid (float32, row-major, height x width).
+    The face-box split is computed by the writer (store/balance.py)."""
+    site: str
+    step: int
+    branch: str
+    text_norm: float
+    id_norm: float
+    height: int
+    width: int
+    text_norm_map: np.ndarray | None = None
+    id_norm_map: np.ndarray | None = None
+    n_rows: int = 1
+    n_queries: int = 1
+    timestep: float | None = None

@@ -19,7 +19,8 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 #: qualified names of the typed tables (constants: never built from input)
 RAW_TABLES = {"runs": "raw.runs", "run_events": "raw.run_events", "samples": "raw.samples",
               "sites": "raw.sites", "maps": "raw.maps", "faces": "raw.faces", "metrics": "raw.metrics",
-              "manifest": "raw.manifest", "map_stats": "raw.map_stats", "face_mass": "raw.face_mass"}
+              "manifest": "raw.manifest", "map_stats": "raw.map_stats", "face_mass": "raw.face_mass",
+              "balance": "raw.balance"}
 #: the writers' insert statements (constants: never built from input); `incoming` is a
 #: registered Arrow table
 INSERT_SQL = {
@@ -33,6 +34,7 @@ INSERT_SQL = {
     "manifest": "insert into raw.manifest by name select * from incoming",
     "map_stats": "insert into raw.map_stats by name select * from incoming",
     "face_mass": "insert into raw.face_mass by name select * from incoming",
+    "balance": "insert into raw.balance by name select * from incoming",
 }
 #: how the typed tables are written to Parquet (constants: never built from input; $path is
 #: bound). Parquet format v2 (DELTA_BINARY_PACKED integers, data page v2) + zstd: attention
@@ -50,6 +52,7 @@ COPY_SQL = {
     "manifest": "copy raw.manifest to $path (format parquet, compression zstd, parquet_version v2)",
     "map_stats": "copy raw.map_stats to $path (format parquet, compression zstd, parquet_version v2)",
     "face_mass": "copy raw.face_mass to $path (format parquet, compression zstd, parquet_version v2)",
+    "balance": "copy raw.balance to $path (format parquet, compression zstd, parquet_version v2)",
 }
 
 

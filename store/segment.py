@@ -75,6 +75,7 @@ class SegmentTable:
 #:   metrics               the latest row per (run_id, sample_key, name, model)
 #:   map_stats             summed per map key over the segment's samples (store/summaries.py)
 #:   face_mass             every row (precomputed map_face_mass_at(0.5) rows)
+#:   balance               every row, keys re-checked (the two terms' norms, migration 0005)
 SEGMENT_TABLES: tuple[SegmentTable, ...] = (
     SegmentTable("samples", "compact/all_rows", "compact/samples_duplicates", "row_group_size 2048"),
     SegmentTable("maps", "compact/all_rows", "compact/maps_duplicates", "row_group_size 4096"),
@@ -83,6 +84,7 @@ SEGMENT_TABLES: tuple[SegmentTable, ...] = (
     SegmentTable("metrics", "compact/metrics_latest", None, "row_group_size 16384"),
     SegmentTable("map_stats", "summaries/map_stats_merge"),
     SegmentTable("face_mass", "compact/all_rows"),
+    SegmentTable("balance", "compact/all_rows", "compact/balance_duplicates"),
 )
 
 

@@ -21,7 +21,9 @@ import pyarrow as pa
 
 #: the threshold of the precomputed face_mass rows (the map_face_mass view)
 FACE_MASS_THR = 0.5
-KEY = ("site", "step", "branch", "token", "head", "head_reduction", "stage", "height", "width")
+KEY = ("site", "step", "branch", "token", "head", "head_reduction", "stage", "height", "width", "stream", "word")
+#: key columns added by migration 0005 (word maps) and their value in maps written before it
+LATER_KEY = {"stream": "id", "word": None}
 #: maps columns read to summarise (maps.parquet / the writer's Arrow table)
 MAP_COLUMNS = ("run_id", "sample_key", *KEY, "timestep", "encoding", "scale", "data", "mean", "std", "max",
                "q99", "entropy", "hist")
@@ -144,7 +146,8 @@ def summarise_maps(maps: pa.Table, geometry: dict, schema_version: int,
                    thr: float = FACE_MASS_THR) -> tuple[pa.Table, pa.Table]:
     """(map_stats rows, face_mass rows) of a table of maps (columns MAP_COLUMNS), one map_stats row
     per map and one face_mass row per map with data of a sample in ``geometry``."""
-    t = {c: maps.column(c).to_numpy(zero_copy_only=False) for c in MAP_COLUMNS if c not in ("data", "hist")}
+    t = {c: maps.column(c).to_numpy(zero_copy_only=False) if c in maps.column_names
+         else np.full(maps.num_rows, LATER_KEY[c], dtype=object) for c in MAP_COLUMNS if c not in ("data", "hist")}
     data = maps.column("data").combine_chunks()
     hist = maps.column("hist").combine_chunks()
     n = maps.num_rows
@@ -169,7 +172,8 @@ def summarise_maps(maps: pa.Table, geometry: dict, schema_version: int,
     stats["schema_version"] = np.full(n, schema_version, np.int32)
     rows = np.flatnonzero(fm["has_row"])
     face = {c: pa.array(t[c][rows], pa.string()) if t[c].dtype == object else t[c][rows]
-            for c in ("run_id", "sample_key", "site", "step", "branch", "token", "head", "head_reduction", "stage")}
+            for c in ("run_id", "sample_key", "site", "step", "branch", "token", "head", "head_reduction", "stage",
+                      "stream", "word")}
     face.update({"map_height": t["height"][rows], "map_width": t["width"][rows]})
     for c in ("image_width", "image_height", "x0", "y0", "x1", "y1", "n_box_cells", "n_ellipse_cells",
               "n_thr_cells", "mass_in_box", "mass_in_ellipse", "iou_box", "iou_ellipse"):

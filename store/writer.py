@@ -24,7 +24,8 @@ from .compact import manifest_values, merged_dir_names
 from .db import open_store
 from .schema import INSERT_SQL, load_migrations, schema_version, typed_memory_connection, write_table
 from .layout import HOST, Layout, StoreError, key_of, publish, sweep_tmp, validate_id
-from .records import (STATUSES, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
+from .balance import balance_rows
+from .records import (STATUSES, BalanceRecord, FaceRecord, MapRecord, MetricRecord, RunRecord, SampleRecord,
                       SiteRecord, utcnow)
 from .summaries import generated_faces, summarise_maps
 
@@ -216,9 +217,10 @@ class StoreWriter:
 
     def write_sample(self, run_id: str, sample: SampleRecord, maps: Sequence[MapRecord] = (),
                      faces: Sequence[FaceRecord] = (), metrics: Sequence[MetricRecord] = (),
-                     sites: Sequence[SiteRecord] = ()) -> bool:
+                     sites: Sequence[SiteRecord] = (), balance: Sequence[BalanceRecord] = ()) -> bool:
         """Commit one sample and its rows atomically.  False when the sample was already
-        committed (by anyone, compacted included): nothing is written."""
+        committed (by anyone, compacted included): nothing is written.  ``balance``: the probe's
+        :class:`BalanceRecord` rows (``Probe.pop_balance``); their face-box split is computed here."""
         self._require_run(run_id)
         key = validate_id("sample_key", sample.sample_key)
         target = self.layout.sample_dir(run_id, key)
@@ -242,12 +244,16 @@ class StoreWriter:
                 self._insert("map_stats", stats)
                 self._insert("face_mass", face_mass)
                 n_face_mass = face_mass.num_rows
+            if balance:  # the ID-versus-text balance (store/balance.py)
+                geometry = generated_faces([srow | base], [f.row() | base for f in faces])
+                self._insert("balance", balance_rows(balance, geometry.get((run_id, key)), base))
             self._insert("faces", [f.row() for f in faces], base)
             self._insert("metrics", [m.row() | {"created_at": now} for m in metrics], base)
             self._insert("sites", [s.row() for s in new_sites],
                          {"run_id": run_id, "schema_version": self.schema_version})
             written = {"samples": 1, "maps": len(maps), "map_stats": len(maps), "face_mass": n_face_mass,
-                       "faces": len(faces), "metrics": len(metrics), "sites": len(new_sites)}
+                       "faces": len(faces), "metrics": len(metrics), "sites": len(new_sites),
+                       "balance": len(balance)}
             self._copy_out([t for t, n in written.items() if n], tmp)
 
         ok = self._commit(build, target)

@@ -11,6 +11,15 @@ an observer listens, it computes the decoupled attention explicitly::
     z  = Attention(Q, K, V) + lambda * (A~ V')     (+ AdaIN blend against A V' for AM2)
 
 Observers (the probes) receive ``pre`` and ``post`` maps through :class:`AttentionObserver`.
+Two optional observer hooks see the other half of the block (issue 27), both computed only
+where an observer asks for them, so every other site keeps the fused path:
+
+- ``wants_text`` / ``observe_text``: the text attention ``softmax(Q K^T / sqrt(d))``
+  [batch, heads, queries, 77], computed explicitly beside the fused SDPA that still produces
+  the output (the image is unchanged);
+- ``wants_balance`` / ``observe_balance``: the two terms of ``z`` before ``to_out``, the text
+  term ``Attention(Q, K, V)`` and the ID term ``lambda * A~ V'`` (after AM and the ip scale),
+  each [batch, queries, heads * head_dim]; the ID term is zeros when lambda = 0.
 All processors of a pipeline share one :class:`StepContext`, which the denoising loop
 updates before every UNet call (step index, timestep, branch layout, latent size).
 """
@@ -46,6 +55,7 @@ class StepContext:
 
     step: int = 0
     num_steps: int = 1
+    prompt: str = ""  # the (lower-cased) prompt of the current generation: word maps name its words
     timestep: float = 0.0
     layout: BranchLayout = field(default_factory=lambda: BranchLayout(2, (0, 1, 2)))
     latent_hw: tuple[int, int] = (0, 0)
@@ -95,6 +105,11 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
     def _watchers(self) -> list[AttentionObserver]:
         return [o for o in self.context.observers if o.wants(self.site, self.context)]
 
+    def _optional(self, hook: str) -> list:
+        """Observers whose optional ``wants_<hook>`` says yes at this site and step."""
+        return [o for o in self.context.observers
+                if getattr(o, "wants_" + hook, None) is not None and getattr(o, "wants_" + hook)(self.site, self.context)]
+
     def __call__(
         self,
         attn: Attention,
@@ -106,7 +121,8 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
         ip_adapter_masks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         watchers = self._watchers()
-        explicit = self._am_active() or bool(watchers)
+        texts, balances = self._optional("text"), self._optional("balance")
+        explicit = self._am_active() or bool(watchers) or bool(texts) or bool(balances)
         if not explicit or not isinstance(encoder_hidden_states, tuple):
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, temb, scale, ip_adapter_masks
@@ -116,9 +132,11 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
                 f"{self.site}: ip_adapter_masks cannot be combined with FastFace AM or probes; "
                 "run without masks or without AM/probes"
             )
-        return self._explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb, watchers)
+        return self._explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb, watchers,
+                              texts, balances)
 
-    def _explicit(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb, watchers):
+    def _explicit(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb, watchers,
+                  texts=(), balances=()):
         residual = hidden_states
         encoder_hidden_states, ip_hidden_states = encoder_hidden_states
         if attn.spatial_norm is not None:
@@ -144,9 +162,17 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
         query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
         key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
         value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if texts:  # the text attention map, beside the fused output (which stays as it was)
+            logits = (query @ key.transpose(-1, -2)).float() * (1.0 / math.sqrt(head_dim))
+            if attention_mask is not None:
+                logits = logits + attention_mask.float()
+            text_probs = torch.softmax(logits, dim=-1).to(query.dtype)  # [B, H, Q, 77]
+            for o in texts:
+                o.observe_text(self.site, self.context, text_probs)
         hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
+        text_term, id_term = hidden_states, None
 
         for index, (ip_states, ip_scale, to_k_ip, to_v_ip) in enumerate(
             zip(ip_hidden_states, self.scale, self.to_k_ip, self.to_v_ip)
@@ -162,7 +188,12 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
             else:
                 ip_out = self._decoupled(query, ip_key, ip_value, watchers)
             ip_out = ip_out.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim).to(query.dtype)
-            hidden_states = hidden_states + ip_scale * ip_out
+            scaled = ip_scale * ip_out
+            hidden_states = hidden_states + scaled
+            id_term = scaled if id_term is None else id_term + scaled
+        for o in balances:
+            o.observe_balance(self.site, self.context, text_term,
+                              torch.zeros_like(text_term) if id_term is None else id_term)
 
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)
@@ -174,6 +205,8 @@ class FastFaceAttnProcessor(IPAdapterAttnProcessor2_0):
 
     def _decoupled(self, query, ip_key, ip_value, watchers) -> torch.Tensor:
         """Explicit decoupled attention ``A~ V'`` with AM; emits pre/post maps to watchers."""
+        if not watchers and not self._am_active():  # explicit for the balance only: fused
+            return F.scaled_dot_product_attention(query, ip_key, ip_value)
         scale = 1.0 / math.sqrt(query.shape[-1])
         probs = torch.softmax((query @ ip_key.transpose(-1, -2)).float() * scale, dim=-1)  # [B,H,Q,T]
         probs = probs.to(query.dtype)

@@ -183,6 +183,7 @@ class FastFacePipeline:
         proj.shortcut = True  # FaceID-Plus v2
         ctx = self.context
         ctx.am, ctx.observers, ctx.num_steps = config.am, list(observers), num_steps
+        ctx.prompt = prompt
         ctx.latent_hw = (latents.shape[-2], latents.shape[-1])
         result = GenerationResult(None, seed, num_steps, height, width)
         try:

@@ -354,7 +354,7 @@ def run_sweep(
                         if site_records is None and maps:
                             site_records = pipe_site_records(pipe)
                         writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
-                                            sites=site_records or [])
+                                            sites=site_records or [], balance=probe.pop_balance(sample.sample_key))
                         counts["written"] += 1
                         if sample.status == "failed":
                             counts["failed"] += 1

@@ -97,7 +97,7 @@ class CaptureWorker:
         if self._sites is None and maps:
             self._sites = pipe_site_records(self.pipe)
         written = self.writer.write_sample(plan.run_id, sample, maps=maps, faces=faces, metrics=metrics,
-                                           sites=self._sites or [])
+                                           sites=self._sites or [], balance=self.probe.pop_balance(sample.sample_key))
         return {"run_id": plan.run_id, "sample_key": sample.sample_key, "status": sample.status,
                 "error": sample.error,
                 "written": written, "worker_id": self.worker_id, "pid": os.getpid()}

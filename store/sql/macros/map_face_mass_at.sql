@@ -20,7 +20,7 @@
 create or replace macro map_face_mass_at(thr) as table
 with map_rows as (
     select
-        run_id, sample_key, site, step, timestep, branch, token, head, head_reduction, stage,
+        run_id, sample_key, site, step, timestep, branch, stream, word, token, head, head_reduction, stage,
         height as map_height, width as map_width, values,
         list_min(values) as v_min, list_max(values) as v_max, list_sum(values) as v_sum
     from map_values
@@ -66,7 +66,7 @@ cells as (
 
 per_map as (
     select
-        run_id, sample_key, site, step, timestep, branch, token, head, head_reduction, stage,
+        run_id, sample_key, site, step, timestep, branch, stream, word, token, head, head_reduction, stage,
         map_height, map_width, image_width, image_height, x0, y0, x1, y1, v_min, v_max, v_sum,
         len(values) as n_cells,
         len(list_filter(in_box, lambda b: b)) as n_box_cells,
@@ -82,7 +82,7 @@ per_map as (
 
 final as (
     select
-        run_id, sample_key, site, step, timestep, branch, token, head, head_reduction, stage,
+        run_id, sample_key, site, step, timestep, branch, stream, word, token, head, head_reduction, stage,
         map_height, map_width, image_width, image_height, x0, y0, x1, y1,
         n_cells, n_box_cells,
         case when has_ellipse then n_ellipse_cells end as n_ellipse_cells,

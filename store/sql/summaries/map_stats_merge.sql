@@ -3,12 +3,16 @@
 -- Sums of sums and counts; the histograms are added bin by bin; sample_key is dropped (null
 -- in segments).  params: $files
 with source as (
+    -- the typed (empty) table first: files written before migration 0005 have no stream / word
+    select * from raw.map_stats
+    union all by name
     select * from read_parquet($files, union_by_name = true, hive_partitioning = false)
 ),
 
 summed as (
     select
-        run_id, site, step, branch, token, head, head_reduction, stage, height, width,
+        run_id, site, step, branch, coalesce(stream, 'id') as stream, word, token, head, head_reduction, stage,
+        height, width,
         sum(n_maps)::bigint as n_maps, sum(n_samples)::bigint as n_samples,
         sum(n_data)::bigint as n_data, sum(n_hist)::bigint as n_hist,
         sum(sum_timestep) as sum_timestep, sum(n_timestep)::bigint as n_timestep,
@@ -26,7 +30,7 @@ summed as (
         sum(sum_iou_ellipse) as sum_iou_ellipse, sum(n_iou_ellipse)::bigint as n_iou_ellipse,
         max(schema_version) as schema_version
     from source
-    group by run_id, site, step, branch, token, head, head_reduction, stage, height, width
+    group by run_id, site, step, branch, coalesce(stream, 'id'), word, token, head, head_reduction, stage, height, width
 ),
 
 final as (

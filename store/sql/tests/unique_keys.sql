@@ -12,8 +12,8 @@ samples_dup as (
 
 maps_dup as (
     select 'maps', run_id, sample_key,
-           concat_ws('/', site, step, branch, token, head, stage) || ': ' || count(*)::varchar || ' rows'
-    from maps group by run_id, sample_key, site, step, branch, token, head, stage having count(*) > 1
+           concat_ws('/', site, step, branch, stream, word, token, head, stage) || ': ' || count(*)::varchar || ' rows'
+    from maps group by run_id, sample_key, site, step, branch, stream, word, token, head, stage having count(*) > 1
 ),
 
 faces_dup as (

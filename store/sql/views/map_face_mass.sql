@@ -2,17 +2,18 @@
 -- face box and the landmark ellipse, and IoU of the map thresholded at 0.5 * max with the
 -- box / ellipse.  Definitions: store/sql/macros/map_face_mass_at.sql.  Precomputed: the rows
 -- are written with each sample (face_mass.parquet, store/summaries.py; faces are written with
--- their sample) and concatenated by compaction, so this view decodes no map.  Stores written
+-- their sample) and concatenated by compaction, so this view decodes no map.  Word maps
+-- (stream 'text') have rows like the ID maps (stream 'id').  Stores written
 -- before: `fastface store backfill --store STORE`.  Call the macro
 -- (select * from map_face_mass_at(0.3)) for another threshold: it decodes the maps.
 create or replace view map_face_mass as
 with source as (
-    select * from committed_rows('face_mass')
+    select * replace (coalesce(stream, 'id') as stream) from committed_rows('face_mass')
 ),
 
 final as (
     select
-        run_id, sample_key, site, step, timestep, branch, token, head, head_reduction, stage,
+        run_id, sample_key, site, step, timestep, branch, stream, word, token, head, head_reduction, stage,
         map_height, map_width, image_width, image_height, x0, y0, x1, y1,
         n_cells, n_box_cells, n_ellipse_cells, n_thr_cells,
         mass_in_box, mass_in_ellipse, iou_box, iou_ellipse, iou_threshold

@@ -1,5 +1,5 @@
--- map_stats: the map summaries pre-aggregated per (run_id, site, step, branch, token, head,
--- head_reduction, stage, height, width), over the run's samples, without reading a map: sums of
+-- map_stats: the map summaries pre-aggregated per (run_id, site, step, branch, stream, word, token,
+-- head, head_reduction, stage, height, width) (stream 'id' | 'text', word: see the maps view), over the run's samples, without reading a map: sums of
 -- the per-map rows that StoreWriter.write_sample writes with every sample (map_stats.parquet,
 -- store/summaries.py; compaction sums them per segment).  What the workbench's Attention page
 -- reads.  To aggregate further, add the sum_* and n_* columns: avg = sum(sum_x) / sum(n_x).
@@ -14,12 +14,12 @@
 -- Stores written before these tables existed: `fastface store backfill --store STORE`.
 create or replace view map_stats as
 with source as (
-    select * from committed_rows('map_stats')
+    select * replace (coalesce(stream, 'id') as stream) from committed_rows('map_stats')
 ),
 
 summed as (
     select
-        run_id, site, step, branch, token, head, head_reduction, stage, height, width,
+        run_id, site, step, branch, stream, word, token, head, head_reduction, stage, height, width,
         sum(n_maps)::bigint as n_maps, sum(n_samples)::bigint as n_samples,
         sum(n_data)::bigint as n_data, sum(n_hist)::bigint as n_hist,
         sum(sum_timestep) as sum_timestep, sum(n_timestep)::bigint as n_timestep,
@@ -36,7 +36,7 @@ summed as (
         sum(sum_iou_box) as sum_iou_box, sum(n_iou_box)::bigint as n_iou_box,
         sum(sum_iou_ellipse) as sum_iou_ellipse, sum(n_iou_ellipse)::bigint as n_iou_ellipse
     from source
-    group by run_id, site, step, branch, token, head, head_reduction, stage, height, width
+    group by run_id, site, step, branch, stream, word, token, head, head_reduction, stage, height, width
 ),
 
 final as (

@@ -1,6 +1,7 @@
 -- step_summary: per (run_id, step, part, stage): averages of the map summaries over samples,
 -- sites of the part, branches, tokens and heads.  part comes from the sites view, or from the
 -- site name prefix (down_blocks / mid_block / up_blocks) when the site is not in sites.
+-- ID maps only (stream 'id'; word maps: map_stats where stream = 'text').
 -- Columns: run_id, step, part, stage, avg_timestep, n_maps, n_samples, n_sites, avg_mean,
 -- avg_std, avg_max, avg_entropy.
 create or replace view step_summary as
@@ -16,6 +17,7 @@ with source as (
         ) as part
     from maps
     left join sites on sites.run_id = maps.run_id and sites.site = maps.site
+    where maps.stream = 'id'
 ),
 
 final as (

@@ -11,7 +11,7 @@ select f.site,
        sum(f.n_face_maps)::bigint as n_maps
 from map_stats as f
 left join sites as s on s.run_id = f.run_id and s.site = f.site
-where f.run_id = $run_id and f.stage = $stage and f.branch = $branch and f.token = $token
+where f.stream = 'id' and f.run_id = $run_id and f.stage = $stage and f.branch = $branch and f.token = $token
   and f.n_face_maps > 0
 group by all
 order by f.site, f.step;

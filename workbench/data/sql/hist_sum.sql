@@ -6,7 +6,7 @@ with selected as (
     select m.run_id, m.stage, m.hist, m.n_hist
     from map_stats as m
     left join sites as s on s.run_id = m.run_id and s.site = m.site
-    where list_contains($run_ids, m.run_id)
+    where m.stream = 'id' and list_contains($run_ids, m.run_id)
       and m.n_hist > 0
       and ($part::varchar is null or coalesce(s.part, case split_part(m.site, '.', 1)
               when 'down_blocks' then 'down' when 'mid_block' then 'mid' when 'up_blocks' then 'up' end) = $part)

@@ -9,4 +9,4 @@ select m.run_id, m.site,
        m.n_data, m.height, m.width
 from map_stats as m
 left join sites as s on s.run_id = m.run_id and s.site = m.site
-where list_contains($run_ids, m.run_id);
+where m.stream = 'id' and list_contains($run_ids, m.run_id);

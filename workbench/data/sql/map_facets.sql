@@ -10,5 +10,5 @@ select m.run_id,
        sum(m.n_data)::bigint as n_data
 from map_stats as m
 left join sites as s on s.run_id = m.run_id and s.site = m.site
-where list_contains($run_ids, m.run_id)
+where m.stream = 'id' and list_contains($run_ids, m.run_id)
 group by all;

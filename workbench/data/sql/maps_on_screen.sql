@@ -3,7 +3,7 @@
 -- params: $run_ids, $sample_keys, $sites, $step, $branch, $token, $stage
 select run_id, sample_key, site, head, height, width, encoding, scale, data, max, mean
 from maps
-where list_contains($run_ids, run_id)
+where stream = 'id' and list_contains($run_ids, run_id)
   and list_contains($sample_keys, sample_key)
   and list_contains($sites, site)
   and step = $step and branch = $branch and token = $token and stage = $stage

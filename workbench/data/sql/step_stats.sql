@@ -13,7 +13,7 @@ select m.run_id, m.step, sum(m.sum_timestep) / nullif(sum(m.n_timestep), 0) as t
        sum(m.n_maps)::bigint as n_maps
 from map_stats as m
 left join sites as s on s.run_id = m.run_id and s.site = m.site
-where list_contains($run_ids, m.run_id)
+where m.stream = 'id' and list_contains($run_ids, m.run_id)
   and ($branch::varchar is null or m.branch = $branch)
   and ($token::integer is null or m.token = $token)
 group by all
