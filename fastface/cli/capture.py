@@ -31,6 +31,26 @@ def _capture_arg(text: str):
     return text
 
 
+def _words_arg(text: str):
+    """'all', or comma-separated prompt words."""
+    if text.strip().lower() == "all":
+        return "all"
+    words = _names(text.lower())
+    if not words:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated words (e.g. watercolor,library) or 'all'")
+    return list(words)
+
+
+def with_words(capture, words):
+    """The --capture value (a named spec or a CaptureSpec dict) with ``words`` set."""
+    from probes.spec import named_spec
+
+    if words is None:
+        return capture
+    spec = named_spec(capture).to_dict() if isinstance(capture, str) else dict(capture)
+    return {**spec, "words": words}
+
+
 def add_capture(sub) -> None:
     p = sub.add_parser("capture", help="run (or resume) a capture sweep into a store")
     src = p.add_argument_group("dataset (the paper's layout, or photos + prompts)")
@@ -45,6 +65,10 @@ def add_capture(sub) -> None:
     p.add_argument("--lora-scales", type=_floats, default=(1.0,))
     p.add_argument("--capture", type=_capture_arg, default="head_mean",
                    help="summaries_only | head_mean | everything | a CaptureSpec JSON file")
+    p.add_argument("--words", type=_words_arg, default=None,
+                   help="prompt-word maps beside the ID maps: comma-separated words (e.g. watercolor,library; "
+                        "<start>, <end> by name) or 'all' (every word of the prompt); a sample whose prompt lacks a "
+                        "named word fails with an error naming the prompt's words")
     p.add_argument("--limit", type=int, help="only the first N (identity, prompt) pairs")
     p.add_argument("--seed", type=int, default=50, help="base seed; sample i uses seed + i")
     p.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th sample from i (several GPUs)")
@@ -106,7 +130,7 @@ def _sweep(args, dataset):
     tiny = args.tiny or face_world
     spec = SweepSpec(checkpoints=args.checkpoints, presets=args.presets, ip_scales=args.ip_scales,
                      lora_scales=args.lora_scales, seed=args.seed, steps=args.steps, tiny=tiny,
-                     world="face" if face_world else "random", capture=args.capture,
+                     world="face" if face_world else "random", capture=with_words(args.capture, getattr(args, "words", None)),
                      face_backend=args.face_backend or ("dlib" if tiny else "insightface"),
                      limit=args.limit, height=getattr(args, "height", None), width=getattr(args, "width", None),
                      clip_crop_order=getattr(args, "clip_crop_order", None))

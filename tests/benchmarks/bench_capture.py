@@ -12,6 +12,11 @@ then writes N samples of the head_mean capture into a fresh store to report writ
 throughput (MB/s, maps/s), store size, and bytes on disk per stored map value.  Every named
 spec captures at all sites (70 on the full-size model).  On CUDA the peak GPU memory of each case
 is printed too.  Targets (issue 14): summaries_only <= 1.05 x no-probe, head_mean <= 1.15.
+
+Issue 27's cases beside the named specs: ``head_mean_no_balance`` (the head-mean capture as it
+was before the balance existed), ``head_mean`` (now with the balance, its default), and
+``head_mean_words_all`` (plus word maps of every prompt word): the cost of the balance and of
+the word maps over the head-mean capture.
 """
 from __future__ import annotations
 
@@ -30,6 +35,18 @@ import torch
 
 #: issue 14's targets: capture time / no-probe time
 TARGETS = {"summaries_only": 1.05, "head_mean": 1.15}
+#: issue 27's cases: the head-mean capture without the balance, and with word maps of every word
+EXTRA_SPECS = {"head_mean_no_balance": ("head_mean", {"balance": False}),
+               "head_mean_words_all": ("head_mean", {"words": "all"})}
+
+
+def spec_of(case: str):
+    from probes.spec import named_spec
+
+    if case in EXTRA_SPECS:
+        name, changes = EXTRA_SPECS[case]
+        return named_spec(name).replace(**changes)
+    return named_spec(case)
 
 
 def _sync():
@@ -57,7 +74,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--store-samples", type=int, default=200, help="samples written for the store figures (0: none)")
-    ap.add_argument("--specs", default="summaries_only,head_mean,everything", help="named capture specs, comma-separated")
+    ap.add_argument("--specs", default="summaries_only,head_mean_no_balance,head_mean,head_mean_words_all,everything",
+                    help="named capture specs (and the EXTRA_SPECS cases), comma-separated")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
     pipe, dim = _pipe(args.full)
@@ -76,6 +94,7 @@ def main() -> None:
         cfg = load_preset(preset)
         times: dict[str, list[float]] = {k: [] for k in ["no probe", *specs]}
         nbytes: dict[str, int] = {}
+        n_balance: dict[str, int] = {}
         peak: dict[str, float] = {}
         for rep in range(args.repeats + 1):  # first round = warm-up
             for case in times:
@@ -86,9 +105,10 @@ def main() -> None:
                 if case == "no probe":
                     pipe.generate("a photo of a person", ident, cfg, seed=rep)
                 else:
-                    spec = named_spec(case)
+                    spec = spec_of(case)
                     with capture(pipe, spec) as probe:
                         _, recs = probe.generate(f"k{rep}", "a photo of a person", ident, cfg, seed=rep)
+                        n_balance[case] = len(probe.pop_balance(f"k{rep}"))
                     nbytes[case] = probe.last_bytes
                     last_records[case] = recs
                 _sync()
@@ -98,17 +118,19 @@ def main() -> None:
                     times[case].append(time.perf_counter() - t0)
         ref = statistics.median(times["no probe"])
         print(f"\npreset {preset}")
-        print(f"{'capture':16s} {'s/sample':>9s} {'x no-probe':>10s} {'bytes/sample':>13s} {'maps':>6s} {'peak GiB':>9s}")
+        print(f"{'capture':20s} {'s/sample':>9s} {'x no-probe':>10s} {'bytes/sample':>13s} {'maps':>6s} {'balance':>7s} "
+              f"{'peak GiB':>9s}")
         figures["presets"][preset] = {}
         for case, ts in times.items():
             m = statistics.median(ts)
             n_maps = len(last_records.get(case, [])) if case != "no probe" else 0
             figures["presets"][preset][case] = {"s_per_sample": m, "ratio": m / ref, "bytes": nbytes.get(case, 0),
-                                                "maps": n_maps, "peak_gib": peak.get(case)}
-            print(f"{case:16s} {m:9.3f} {m / ref:10.3f} {nbytes.get(case, 0):13,d} "
-                  f"{n_maps:6d} {peak[case] if case in peak else float('nan'):9.2f}")
+                                                "maps": n_maps, "balance_rows": n_balance.get(case, 0),
+                                                "peak_gib": peak.get(case)}
+            print(f"{case:20s} {m:9.3f} {m / ref:10.3f} {nbytes.get(case, 0):13,d} "
+                  f"{n_maps:6d} {n_balance.get(case, 0):7d} {peak[case] if case in peak else float('nan'):9.2f}")
             if case in TARGETS:
-                print(f"{'':16s} target <= {TARGETS[case]:.2f} x no-probe: {'met' if m / ref <= TARGETS[case] else 'NOT met'}")
+                print(f"{'':20s} target <= {TARGETS[case]:.2f} x no-probe: {'met' if m / ref <= TARGETS[case] else 'NOT met'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)

@@ -263,3 +263,17 @@ def test_all_words_and_the_store_keeps_both_streams(pipe, ident, tmp_path):
     assert [w for w, _, _ in stats] == sorted(words)
     # the ID views keep their meaning: step_summary counts ID maps only
     assert con.execute("select sum(n_maps) from step_summary").fetchall()[0][0] == sum(r.stream == "id" for r in maps)
+
+
+def test_am1_raises_the_id_share_at_the_up_blocks_on_the_face_world():
+    """AM1 (min(s * A^p, 10), s = 1.45 at the up blocks) sharpens the ID maps and scales them up:
+    the ID term's share of the block output grows at the up blocks. Measured with
+    tests/benchmarks/bench_balance_face_world.py: 8 of 8 samples, mean up share 0.558 -> 0.613
+    (baseline -> AM1; AM2 0.734). Asserted here on 3 samples, each and on average."""
+    from tests.benchmarks.bench_balance_face_world import face_world_samples, id_shares
+
+    pipe, samples = face_world_samples(3)
+    base = [id_shares(pipe, i, p, "baseline", s, parts=("up",))["up"] for i, p, s in samples]
+    am1 = [id_shares(pipe, i, p, "am1", s, parts=("up",))["up"] for i, p, s in samples]
+    assert all(a > b for a, b in zip(am1, base)), (base, am1)
+    assert np.mean(am1) > np.mean(base)
