@@ -52,7 +52,7 @@ def delta_forest(table: pd.DataFrame, run_meta: dict, metric: str, baseline: str
             hovertemplate=(f"Δ %{{x:.4f}} [{r.lo:.4f}, {r.hi:.4f}]<br>pairs {r.n_pairs}, p {_p_text(r)}"
                            f"<br>vs {_meta(run_meta, base_id)['label']}<extra>{meta['label']}</extra>")))
     fig.add_vline(x=0, line=dict(color="#444444", width=1, dash="dot"))
-    fig.update_xaxes(title_text=style.wrap(f"Δ {metric}, run − baseline (95% t-interval)", 64))
+    fig.update_xaxes(title_text=style.wrap(f"Δ {metric}, run − baseline (95% t-interval)", 48))
     fig.update_yaxes(title_text="", automargin=True, autorange="reversed", type="category")
     sub = (f"baseline: {_meta(run_meta, baseline)['label']}" if baseline
            else "each run against the baseline run at its checkpoint and scales")
