@@ -45,7 +45,7 @@ from fastface.evaluation.report_format import (COLUMNS, PRESET_ORDER, PROTOCOL_T
                                                cell_text, fronts_hint, fronts_markdown, latex_table, markdown_table,
                                                preset_rank, stats_markdown)
 from fastface.evaluation.report_fronts import FRONT_X, front_figures, fronts_table, pareto_mask  # noqa: F401
-from fastface.evaluation.stats import ALPHA, EXACT_MAX_N, MIN_PAIRS, paired_test
+from fastface.evaluation.stats import ALPHA, EXACT_MAX_N, MIN_PAIRS, paired_units
 
 SUBSETS = (("table1", "joint", "Table 1: joint set (all prompts)"),
            ("table2", "stylistic", "Table 2: stylistic prompts"),
@@ -249,8 +249,7 @@ def build_table(data: ReportData, subset: str, models: dict, base: dict, *, n_pe
             bst = _stat(data.summary, b, subset, c.metric, model)
             bmean = float(bst["mean"]) if bst and not pd.isna(bst["mean"]) else math.nan
             mine, theirs = (_units(data.units, x, subset, c.metric, model) for x in (r["run_id"], b))
-            merged = mine.merge(theirs, on=["identity", "prompt", "seed"], suffixes=("", "_base"))
-            t = paired_test(merged["value"], merged["value_base"], alpha=ALPHA, n_perm=n_perm, seed=seed)
+            t = paired_units(mine, theirs, alpha=ALPHA, n_perm=n_perm, seed=seed)
             rel = t.relative_pct() if c.ratio_scale else math.nan
             row.update({f"{c.key}_rel": rel, f"{c.key}_delta": t.delta, f"{c.key}_lo": t.lo, f"{c.key}_hi": t.hi,
                         f"{c.key}_p": t.p, f"{c.key}_pairs": t.n, f"{c.key}_sig": t.significant})

@@ -17,6 +17,9 @@ mark always comes with its p-value and n.  The false-positive rate of the mark u
 at most alpha at every n (exactly alpha up to the discreteness of 2^n outcomes: 3.1 % at n=6,
 4.7 % at n=8, 5.0 % at n=12); ``tests/unit/test_eval_stats.py`` simulates it.
 
+Both ``fastface report`` and the workbench's Compare page pair units with :func:`paired_units`
+and test them with :func:`paired_test`: one answer to one question.
+
 The interval is the Student-t 95 % interval of the mean difference (mean ± t_{0.975, n-1} ·
 sd / sqrt(n)): exact for normal differences, no resampling.  It describes the size of the
 difference; the mark comes from the permutation test alone (the two can disagree near the
@@ -136,3 +139,17 @@ def paired_test(run, base, *, alpha: float = ALPHA, n_perm: int = 20000, seed: i
     lo, hi = t_interval(d)
     return Paired(n, float(d.mean()), lo, hi, p, float(a.mean()), float(b.mean()),
                   bool(n >= min_pairs(alpha) and p <= alpha), "exact" if n <= EXACT_MAX_N else "monte-carlo")
+
+
+UNIT_KEYS = ("identity", "prompt", "seed")
+
+
+def paired_units(run, base, *, keys=UNIT_KEYS, alpha: float = ALPHA, n_perm: int = 20000, seed: int = 0) -> Paired:
+    """``run`` and ``base``: frames with ``keys`` and ``value`` (one row per sample and metric of
+    each run).  A unit measured more than once in a run is averaged first; the units both runs
+    have are paired and tested with :func:`paired_test`."""
+    keys = list(keys)
+    mine = run.groupby(keys, as_index=False, dropna=False)["value"].mean()
+    theirs = base.groupby(keys, as_index=False, dropna=False)["value"].mean()
+    merged = mine.merge(theirs, on=keys, suffixes=("", "_base"))
+    return paired_test(merged["value"], merged["value_base"], alpha=alpha, n_perm=n_perm, seed=seed)

@@ -75,7 +75,7 @@ def _attention(h: int, w: int, rng: np.random.Generator, sharp: float) -> np.nda
 
 def _write_run(w, r: int, run: tuple, img: np.ndarray, id_paths: dict, keys: dict, *,
                notes: str | None = None, checkpoint: str = "hyper-sdxl-4step", sim_step: float = 0.1,
-               n_total_running: int = N_TOTAL_RUNNING) -> None:
+               n_total_running: int = N_TOTAL_RUNNING, tokens=TOKENS, branches=BRANCHES) -> None:
     """One run of the fixture: r (its index: seeds the noise and shifts the metrics by
     sim_step * r), run = (run_id, preset, ip_scale, n_written, status, failed-face unit)."""
     run_id, preset, ip, n_written, status, fail_unit = run
@@ -98,8 +98,8 @@ def _write_run(w, r: int, run: tuple, img: np.ndarray, id_paths: dict, keys: dic
         maps = []
         for site, (h, wd) in SITES.items():
             for step in STEPS:
-                for branch in BRANCHES:
-                    for token in TOKENS:
+                for branch in branches:
+                    for token in tokens:
                         pre = _attention(h, wd, rng, sharp=1.0 + 0.3 * step)
                         power = 1.3 if preset != "baseline" else 1.0
                         post = pre ** power
@@ -168,10 +168,12 @@ def sweep_notes(presets, scales, dataset: str) -> str:
                                  "lora_scales": [1.0], "seed": 7}, "dataset": dataset, "tiny": True})
 
 
-def build_sweeps(path: str | Path, *, id_image_dir: str | Path | None = None) -> dict:
+def build_sweeps(path: str | Path, *, id_image_dir: str | Path | None = None, tokens=TOKENS,
+                 branches=BRANCHES) -> dict:
     """A store of two capture commands: an older sweep (ff-am2 and baseline at 0.8) and the
     newest one, the demo's grid (SWEEP_PRESETS x SWEEP_SCALES, created baseline first as the
-    demo does), whose last run (ff-am2 at 0.8) is still running with 3 of 4 samples."""
+    demo does), whose last run (ff-am2 at 0.8) is still running with 3 of 4 samples.  ``tokens``
+    / ``branches``: the maps' ID tokens and branches (the demo captures tokens 0-3 of text_id)."""
     from store.writer import StoreWriter
 
     path = Path(path)
@@ -184,11 +186,12 @@ def build_sweeps(path: str | Path, *, id_image_dir: str | Path | None = None) ->
     new[-1] = new[-1][:3] + (3, "running", 1)
     with StoreWriter(path, worker_id="fixture", durable=False) as w:
         for r, run in enumerate(old):
-            _write_run(w, r, run, img, id_paths, keys, checkpoint="hyper", sim_step=0.02,
-                       notes=sweep_notes(("baseline", "ff-am2"), (0.8,), "old-dataset"))
+            _write_run(w, r, run, img, id_paths, keys, checkpoint="hyper", sim_step=0.02, tokens=tokens,
+                       branches=branches, notes=sweep_notes(("baseline", "ff-am2"), (0.8,), "old-dataset"))
         for r, run in enumerate(new):
             _write_run(w, r + len(old), run, img, id_paths, keys, checkpoint="hyper", sim_step=0.02,
-                       notes=sweep_notes(SWEEP_PRESETS, SWEEP_SCALES, "demo-dataset"), n_total_running=4)
+                       notes=sweep_notes(SWEEP_PRESETS, SWEEP_SCALES, "demo-dataset"), n_total_running=4,
+                       tokens=tokens, branches=branches)
     return {"path": str(path), "old": [r[0] for r in old], "newest": [r[0] for r in new], "keys": keys,
             "units": UNITS, "reference": str(ref_path)}
 

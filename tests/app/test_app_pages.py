@@ -73,8 +73,7 @@ def test_runs_page_lists_runs_progress_and_selection(app, fixture_store):
     assert not any("Updates every" in c.value for c in app.caption)
     # the selection is used by the other pages
     goto(app, "pages/faces.py")
-    assert set(frame(app, "ffc")["run"].str.extract(r"\((.+)\)$")[0]) == \
-        {"r-baseline", "r-ffam2"}
+    assert set(frame(app, "ffc")["run"]) == {"baseline", "ff-am2"}  # both at λ=0.8: labelled by preset
 
 
 def test_sidebar_tells_picked_runs(fixture_store, monkeypatch):
@@ -109,19 +108,19 @@ def test_samples_page_overlay_step_stage_token(app, fixture_store):
     app.select_slider(key="ov_step").set_value(3)
     ok(app.run())
     z_step3 = np.array(figure(app, key).data[1].z, dtype=float)
-    assert z_step0.shape == z_step3.shape == (8, 8)  # default site: the down site (8x8)
+    assert z_step0.shape == z_step3.shape == (16, 16)  # default: the mean over the up part (16x16)
     assert np.nanmax(z_step3) > np.nanmax(z_step0)  # sharper maps at later steps
     app.radio(key="ov_stage").set_value("pre")
-    app.selectbox(key="ov_token").set_value(0)
+    app.selectbox(key="ov_token").set_value((0,))
     app.slider(key="ov_threshold").set_value(0.5)
     ok(app.run())
     z_pre = np.array(figure(app, key).data[1].z, dtype=float)
     assert np.isnan(z_pre).any() and not np.allclose(np.nan_to_num(z_pre), np.nan_to_num(z_step3))
-    app.radio(key="ov_scope").set_value("mean over a part / block")
+    app.radio(key="ov_scope").set_value("one site")
     ok(app.run())
-    app.selectbox(key="ov_part").set_value("up")
+    app.selectbox(key="ov_site").set_value("down_blocks.2.attentions.1.transformer_blocks.3.attn2")
     ok(app.run())
-    assert np.array(figure(app, key).data[1].z).shape == (16, 16)
+    assert np.array(figure(app, key).data[1].z).shape == (8, 8)
     captions = " ".join(c.value for c in app.caption)
     assert "Reference image not readable" not in captions  # id0's reference photo is shown
     app.selectbox(key="smp_unit").set_value(("id1", "a photo of a person in a park", 2))
@@ -178,29 +177,29 @@ def test_compare_page_paired_deltas(app):
     goto(app, "pages/compare.py")
     # default: each run against the baseline-preset run at its own checkpoint and scales
     assert app.selectbox(key="cmp_baseline").value == selection.MATCHED
-    table = frame(app, "delta")
-    assert not table["run"].str.contains(r"\(r-baseline\)").any()  # never compared with itself
-    row = table[(table["run"].str.contains(r"\(r-ffam2\)")) & (table["name"] == "face_similarity")].iloc[0]
-    assert row["baseline"] == "r-baseline"
-    # fixture: similarity = 0.4 + 0.1 * run + 0.02 * unit -> paired delta exactly 0.1 on 2 pairs
-    assert row["delta"] == pytest.approx(0.1) and row["lo"] == pytest.approx(0.1)
-    assert row["hi"] == pytest.approx(0.1) and row["n_pairs"] == 2
-    lone = table[table["run"].str.contains(r"\(r-ffam2-06\)")]  # λ=0.6: no baseline run at that scale
-    assert (lone["baseline"] == "none at these scales").all() and lone["delta"].isna().all()
-    assert any("r-ffam2-06" in c.value for c in app.caption)
-    assert [t.name for t in figure(app, "cmp_forest").data] == ["ff-am2 λ=0.8 (r-ffam2)"]
+    table = frame(app, "Δ")
+    assert "baseline · λ=0.8" not in set(table["run"])  # never compared with itself
+    row = table[(table["run"] == "ff-am2 · λ=0.8") & (table["metric"] == "face_similarity")].iloc[0]
+    assert row["vs"] == "baseline · λ=0.8"
+    # fixture: similarity = 0.4 + 0.1 * run + 0.02 * unit -> paired delta exactly 0.1 on 2 pairs; the
+    # sign-flip p of two equal positive differences is 2/4 (by hand), no mark below 6 pairs
+    assert row["Δ"] == pytest.approx(0.1) and row["95% interval"] == "[+0.1000, +0.1000]"
+    assert row["pairs"] == 2 and row["p"] == pytest.approx(0.5) and row["mark"] == ""
+    lone = table[table["run"] == "ff-am2 · λ=0.6"]  # λ=0.6: no baseline run at that scale
+    assert (lone["vs"] == "none at these scales").all() and lone["Δ"].isna().all()
+    assert any("ff-am2 · λ=0.6" in c.value for c in app.caption)
+    assert [t.y[0] for t in figure(app, "cmp_forest").data] == ["ff-am2 · λ=0.8"]
     fronts = figure(app, "cmp_fronts")
-    assert {t.name for t in fronts.data} == {"baseline", "ff-am2"}
+    assert {t.name for t in fronts.data} == {"baseline", "ff-am2", "λ=0.6", "λ=0.8"}
     # one baseline run for all: every other run against it, never the baseline itself
     app.selectbox(key="cmp_baseline").set_value("r-baseline")
     ok(app.run())
-    table = frame(app, "delta")
-    assert set(table["run"].str.extract(r"\((.+)\)$")[0]) == {"r-ffam2", "r-ffam2-06"}
+    assert set(frame(app, "Δ")["run"]) == {"ff-am2 · λ=0.8", "ff-am2 · λ=0.6"}
     assert len(figure(app, "cmp_forest").data) == 2
     app.selectbox(key="cmp_front_x").set_value("ffc_rate")
     app.selectbox(key="cmp_baseline").set_value("r-ffam2")
     ok(app.run())
-    assert set(frame(app, "delta")["run"].str.extract(r"\((.+)\)$")[0]) == {"r-baseline", "r-ffam2-06"}
+    assert set(frame(app, "Δ")["run"]) == {"baseline · λ=0.8", "ff-am2 · λ=0.6"}
     assert figure(app, "cmp_fronts").layout.xaxis.title.text == "ffc_rate"
 
 
@@ -377,17 +376,16 @@ def test_defaults_newest_sweep_with_its_baselines(sweep_store, monkeypatch):
     assert "Runs chosen: 12, the newest sweep with 2 baseline runs (6 presets × 2 IP scales)" in sidebar_text(at)
     goto(at, "pages/compare.py")
     assert at.selectbox(key="cmp_baseline").value == selection.MATCHED
-    table = frame(at, "delta")
-    runs = table["run"].str.extract(r"\((.+)\)$")[0]
-    bases = table["baseline"]
-    assert set(runs) == set(newest) - {"hyper-baseline-ip0.5", "hyper-baseline-ip0.8"}
+    table = frame(at, "Δ")
+    runs, bases = table["run"], table["vs"]
+    assert set(runs) == {f"{p} · λ={s:g}" for p in ("dcg", "am1", "am2", "ff-am1", "ff-am2") for s in (0.5, 0.8)}
     assert (runs != bases).all()
-    assert (bases == runs.str.replace(r"hyper-[a-z0-9-]+?-ip", "hyper-baseline-ip", regex=True)).all()
+    assert (bases == "baseline · " + runs.str.split(" · ").str[1]).all()  # the baseline at the run's scale
     # only ff-am2 at 0.8 chosen: its baseline (not chosen) is still the one at 0.8 of its sweep
     goto(at, "pages/runs.py")
     at.multiselect(key="runs_pick").set_value(["hyper-ff-am2-ip0.8"])
     ok(at.run())
     goto(at, "pages/compare.py")
-    table = frame(at, "delta")
-    assert set(table["baseline"]) == {"hyper-baseline-ip0.8"}
-    assert set(table["run"]) == {"ff-am2 λ=0.8 (hyper-ff-am2-ip0.8)"}
+    table = frame(at, "Δ")
+    assert set(table["vs"]) == {"baseline"} and set(table["run"]) == {"ff-am2"}  # one scale: presets only
+    assert any("λ=0.8" in c.value for c in at.caption)  # the shared scale is stated once

@@ -76,7 +76,7 @@ def sweeps(tmp_path_factory):
     from tests.app.fixture_store import build_sweeps
 
     base = tmp_path_factory.mktemp("browser-sweeps")
-    info = build_sweeps(base / "store", id_image_dir=base / "ids")
+    info = build_sweeps(base / "store", id_image_dir=base / "ids", tokens=(-1, 0, 1, 2, 3))  # tokens as the demo's
     with serve(info["path"], base / "streamlit.log") as url:
         yield info | {"url": url}
 
@@ -150,6 +150,22 @@ def charts_drawn(page, n: int = 1):
 def assert_layout_ok(page, where: str):
     problems = page.evaluate(LAYOUT_PROBLEMS)
     assert not problems, f"{where}: {problems}"
+
+
+#: the Samples variants: page width, and per overlay panel its position and whether its colour bar
+#: (ticks and title included) lies inside the panel's svg
+OVERLAY_PANELS = """() => {
+  const panels = [];
+  document.querySelectorAll('.js-plotly-plot').forEach(p => {
+    const svg = p.querySelector('svg.main-svg'), cb = p.querySelector('.colorbar');
+    if (!svg || !cb) return;
+    const s = svg.getBoundingClientRect(), c = cb.getBoundingClientRect();
+    if (s.width === 0) return;
+    panels.push({top: Math.round(s.top), width: s.width, ticks: [...cb.querySelectorAll('text')].map(t => t.textContent),
+                 inside: c.left >= s.left - 1 && c.right <= s.right + 1 && c.top >= s.top - 1 && c.bottom <= s.bottom + 1});
+  });
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, panels};
+}"""
 
 
 def tick_texts(plot, axis: str = "y") -> list[str]:
@@ -284,8 +300,9 @@ def test_defaults_and_labels(sweeps, page, tmp_path, width, height):
         assert page.get_by_role("combobox", name="Baseline").input_value() == \
             "each run against the baseline-preset run at its checkpoint and scales"
         forest = page.locator(".js-plotly-plot").first
-        compared = {t[t.find("hyper-"):] for t in tick_texts(forest)}  # 'dcg λ=0.5' over 'hyper-dcg-ip0.5'
-        assert compared == set(newest) - set(baselines)  # the baselines are not compared (with themselves)
+        compared = set(tick_texts(forest))  # runs labelled by what differs: 'dcg · λ=0.5'
+        assert compared == {f"{p} · λ={s:g}" for p in ("dcg", "am1", "am2", "ff-am1", "ff-am2") for s in (0.5, 0.8)}
+        assert not any("baseline" in t for t in compared)  # the baselines are not compared (with themselves)
         assert_layout_ok(page, f"Compare at {width}x{height}")  # the x-axis title is not clipped
         shot(page, out / f"sweeps-compare-{width}.png")
 
@@ -301,9 +318,33 @@ def test_defaults_and_labels(sweeps, page, tmp_path, width, height):
                 wait_idle(page)
                 charts_drawn(page)
                 assert_layout_ok(page, f"{name} / {tab} at {width}x{height}")
+                if tab == "Variants and attention":
+                    assert_variants_defaults(page, f"{width}x{height}")
             shot(page, out / f"sweeps-{name.split()[0].lower()}-{width}.png")
         assert "Traceback" not in page.inner_text("body")
     assert outside == []
+
+
+def assert_variants_defaults(page, where: str):
+    """Samples > Variants and attention as it opens: the runs at one IP scale labelled by preset
+    (no run id), ID tokens 1-3 summed over a UNet part, at most 6 panels per row, nothing wider
+    than the window, and every colour bar (ticks, title) inside its panel."""
+    charts_drawn(page, 6)
+    info = page.evaluate(OVERLAY_PANELS)
+    assert info["scrollWidth"] <= info["innerWidth"], where
+    rows: dict[int, int] = {}
+    for p in info["panels"]:
+        rows[p["top"]] = rows.get(p["top"], 0) + 1
+    assert len(info["panels"]) == 6 and max(rows.values()) <= 6, (where, rows)
+    assert all(p["inside"] for p in info["panels"]), (where, info["panels"])
+    assert all(p["width"] >= 150 for p in info["panels"]), where  # readable, not 40 px strips
+    ticks = info["panels"][0]["ticks"]
+    assert "attention" in ticks and len(ticks) >= 3 and not any(t.endswith(".") for t in ticks), ticks  # no '0.'
+    assert page.get_by_role("combobox", name="ID token").input_value() == "ID tokens 1-3 (sum)"
+    assert page.get_by_role("combobox", name="Part").input_value() == "up"
+    heads = page.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts()
+    assert {"baseline", "ff-am2"} <= set(heads) and not any("hyper-" in h for h in heads), heads
+    page.get_by_text("in every panel (the largest value shown)").first.wait_for()
 
 
 def test_runs_page_refreshes_itself_while_a_run_is_in_progress(sweeps, page):

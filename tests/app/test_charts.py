@@ -133,9 +133,13 @@ def test_compare_charts():
     per_run = pd.DataFrame({"run_id": ["a", "b", "c"], "preset": ["ff-am2", "ff-am2", "baseline"],
                             "ip_scale": [0.8, 0.6, 0.8], "clip_t": [0.2, 0.3, 0.25], "id_sim": [0.6, 0.5, 0.4]})
     fr = compare_charts.fronts(per_run, "clip_t", "id_sim")
-    assert len(fr.data) == 2
+    assert [t.name for t in fr.data] == ["baseline", "ff-am2", "λ=0.6", "λ=0.8"]  # presets, then the scales' key
     ff = [t for t in fr.data if t.name == "ff-am2"][0]
     assert list(ff.text) == ["λ=0.6", "λ=0.8"] and list(ff.x) == [0.3, 0.2]
+    assert "text" not in ff.mode  # no labels on the points to overlap
+    assert list(ff.marker.symbol) == ["circle", "square"] and fr.data[3].marker.symbol == "square"
+    base = fr.data[0]
+    assert (base.line.dash, ff.line.dash) == ("solid", "dash") and base.line.width > ff.line.width
     assert fr.layout.xaxis.title.text == "clip_t"
 
 

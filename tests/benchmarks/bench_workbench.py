@@ -103,7 +103,7 @@ def page_queries(con) -> list[tuple[str, str, dict]]:
         ("Samples", "variants", dict(run_ids=runs, identity=unit[0], prompt=unit[1], seed=unit[2])),
         ("Samples", "map_catalog", dict(run_ids=runs)),
         ("Samples", "maps_on_screen", dict(run_ids=runs, sample_keys=sorted(keys), sites=[site], step=0,
-                                           branch="text_id", token=0, stage="post")),
+                                           branch="text_id", tokens=[0], stage="post")),
         ("Attention", "map_facets", dict(run_ids=runs)),
         ("Attention", "hist_sum", dict(run_ids=runs, part=None, block=None, step=None, token=None, branch=None)),
         ("Attention", "face_mass", dict(run_id=runs[0], stage="post", branch="text_id", token=0)),

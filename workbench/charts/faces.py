@@ -1,4 +1,4 @@
-"""Face charts (paper Fig. 18): face-size and similarity distributions per run, similarity vs
+"""Face charts (paper Fig. 18): face-size and similarity distributions per run (box + every point), similarity vs
 face size, face-fail counts.  Pure functions: data in, ``go.Figure`` out."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ def _meta(run_meta: dict, run_id: str) -> dict:
 
 
 def tick_label(run_id: str, meta: dict) -> str:
-    """Two-line axis label: preset and scale, then the run id."""
-    return style.run_tick(run_id, meta.get("preset"), meta.get("ip_scale"))
+    """Axis label of a run: ``meta['short']`` (what differs between the runs shown, e.g.
+    'ff-am2 · λ=0.8') when the page gave one, else preset and scale over the run id."""
+    return meta.get("short") or style.run_tick(run_id, meta.get("preset"), meta.get("ip_scale"))
 
 
 def _per_run_layout(fig: go.Figure, n_runs: int) -> None:
@@ -36,8 +37,10 @@ def _ordered_runs(df: pd.DataFrame, run_meta: dict) -> list[str]:
 
 def distribution(df: pd.DataFrame, run_meta: dict, column: str = "area_ratio",
                  title: str | None = None) -> go.Figure:
-    """Violin + box + points of a face column per run (detected generated faces only); runs
-    are rows (horizontal violins), values along x."""
+    """Box (quartiles, mean dashed) with every value as a point, per run (detected generated
+    faces only); runs are rows, values along x.  No density smoothing: a face size that takes a
+    few discrete values (one box per identity in the face world) shows as a few columns of
+    points, with the number of samples at each value in the hover, not as a smeared band."""
     fig = go.Figure()
     d = df[df["detected"].fillna(False).astype(bool)] if "detected" in df else df
     runs = _ordered_runs(d, run_meta)
@@ -49,15 +52,18 @@ def distribution(df: pd.DataFrame, run_meta: dict, column: str = "area_ratio",
         meta = _meta(run_meta, run_id)
         color = style.preset_color(meta["preset"])
         tick = tick_label(run_id, meta)
-        fig.add_trace(go.Violin(
-            x=vals, y=[tick] * len(vals), orientation="h", name=meta["label"], box_visible=True,
-            meanline_visible=True, points="all", pointpos=0, jitter=0.3, line_color=color,
-            fillcolor=color, opacity=0.6, marker=dict(size=5), spanmode="hard", scalemode="width",
-            hovertemplate=f"{column} %{{x:.3f}}<extra>{meta['label']}</extra>"))
+        same = vals.round(6).map(vals.round(6).value_counts())  # samples sharing each value
+        fig.add_trace(go.Box(
+            x=vals, y=[tick] * len(vals), orientation="h", name=meta.get("short") or meta["label"],
+            boxpoints="all", jitter=0.6, pointpos=0, boxmean=True, line=dict(color=color, width=1.5),
+            fillcolor="rgba(0,0,0,0)", marker=dict(color=color, size=6, opacity=0.65, line=dict(width=0)),
+            customdata=np.stack([same.to_numpy()], axis=-1),
+            hovertemplate=f"{column} %{{x:.3f}} (%{{customdata[0]}} samples at this value)"
+                          f"<extra>{meta.get('short') or meta['label']}</extra>"))
     fig.update_xaxes(title_text=style.wrap(LABELS.get(column, column)))
     fig.update_yaxes(title_text="")
     _per_run_layout(fig, len(runs))
-    fig.update_layout(showlegend=False, violingap=0.25)
+    fig.update_layout(showlegend=False, boxgap=0.3)
     return style.apply(fig, title or f"{LABELS.get(column, column).split(' (')[0]} per run")
 
 
@@ -75,12 +81,12 @@ def similarity_vs_size(df: pd.DataFrame, run_meta: dict,
                            g.get("identity", pd.Series([""] * len(g), index=g.index)).astype(str),
                            g.get("prompt", pd.Series([""] * len(g), index=g.index)).astype(str)], axis=-1)
         fig.add_trace(go.Scatter(
-            x=g["area_ratio"], y=g["similarity"], mode="markers", name=meta["label"],
+            x=g["area_ratio"], y=g["similarity"], mode="markers", name=meta.get("short") or meta["label"],
             marker=dict(color=style.preset_color(meta["preset"]), size=10, symbol=meta.get("symbol", "circle"),
                         line=dict(width=0.5, color="white")),
             customdata=custom,
             hovertemplate=("size %{x:.3f}<br>similarity %{y:.3f}<br>%{customdata[2]}: %{customdata[3]}"
-                           f"<extra>{meta['label']}</extra>")))
+                           f"<extra>{meta.get('short') or meta['label']}</extra>")))
     fig.update_xaxes(title_text=style.wrap(LABELS["area_ratio"]))
     fig.update_yaxes(title_text=style.wrap(LABELS["similarity"]))
     return style.apply(fig, title)

@@ -5,6 +5,8 @@ DataFrames and hand them to :mod:`workbench.charts`.
   connection, the session's selection state.
 - :mod:`workbench.data.selection`: sweeps, the default runs, Compare's baseline pairing.
 - :mod:`workbench.data.sql_console`: the SQL page's read-only sandbox.
-- :mod:`workbench.data.stats`: paired statistics (shared with ``fastface report``).
+- :mod:`workbench.data.stats`: paired statistics (``fastface report``'s, from fastface.evaluation.stats).
+- :mod:`workbench.data.labels`: runs labelled by what differs between them.
+- :mod:`workbench.data.metric_names`: short unique names of the metric series.
 - :mod:`workbench.data.export`: the figures registry and figure export (PNG/SVG/PDF).
 """

@@ -216,6 +216,16 @@ def run_meta(all_runs: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+def run_labels(run_ids, all_runs: pd.DataFrame):
+    """Labels of the runs ``run_ids`` by what differs between them, and the caption of what they
+    share (workbench.data.labels.differing_labels on the runs query's rows)."""
+    from workbench.data.labels import differing_labels
+
+    rows = all_runs.set_index("run_id", drop=False)
+    ids = [r for r in dict.fromkeys(run_ids) if r in rows.index]
+    return differing_labels([rows.loc[r].to_dict() for r in ids])
+
+
 def no_runs_message() -> None:
     st.info("No runs yet: run `fastface demo` or `fastface capture ...` to fill this store.")
 

@@ -10,6 +10,12 @@ st.title("Faces")
 path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
 faces = queries.query("faces_generated", run_ids=run_ids)
 counts = queries.query("face_counts", run_ids=run_ids)
+# runs labelled by what differs between them (preset, IP scale, ...): every chart and table
+shown = queries.run_labels(run_ids, all_runs)
+meta = {r: dict(m, short=shown.labels[r]) if r in shown.labels else m for r, m in meta.items()}
+label_of = lambda r: meta.get(r, {}).get("short") or meta.get(r, {"label": r})["label"]  # noqa: E731
+if shown.common:
+    st.caption(f"Runs labelled by what differs between them; all share: {shown.common}.")
 
 
 def open_sample(run_id: str, sample_key: str) -> None:
@@ -24,7 +30,7 @@ def open_sample(run_id: str, sample_key: str) -> None:
 
 st.subheader("Face fail count")
 table = counts[["run_id", "n_ok", "n_evaluated", "n_faces_detected", "ffc", "ffc_rate", "mean_similarity"]].copy()
-table.insert(1, "run", [meta.get(r, {"label": r})["label"] for r in table["run_id"]])
+table.insert(1, "run", [label_of(r) for r in table["run_id"]])
 st.dataframe(table.drop(columns=["run_id"]), hide_index=True, width="stretch", key="faces_ffc_table",
              column_config={"ffc": st.column_config.NumberColumn("FFC (no face)"),
                             "ffc_rate": st.column_config.NumberColumn("FFC rate", format="percent"),
@@ -67,7 +73,7 @@ export.show(faces_charts.ffc_bars(counts, meta), key="faces_ffc", page="Faces",
 
 with st.expander("Open a sample by name"):
     options = [(r.run_id, r.sample_key) for r in faces.itertuples(index=False)]
-    labels = {(r.run_id, r.sample_key): f"{meta.get(r.run_id, {'label': r.run_id})['label']} · {r.identity} · "
+    labels = {(r.run_id, r.sample_key): f"{label_of(r.run_id)} · {r.identity} · "
               f"{r.prompt} · seed {r.seed}" + ("" if r.detected else " · no face")
               for r in faces.itertuples(index=False)}
     queries.keep_valid("faces_open", options)
