@@ -45,15 +45,14 @@ with tab_edit:
         edited, coords, errors = form.parameter_form(base, preset, engine.num_steps)
         for line in errors:
             st.error(line)
-        b1, b2, b3 = st.columns(3)
+        b1, b2 = st.columns(2)
         generate = b1.button("Generate", type="primary", key="studio_generate", icon=":material/play_arrow:",
-                             disabled=subject is None or edited is None)
+                             disabled=subject is None or edited is None, width="stretch")
         keep = b2.button("Keep", key="studio_keep", icon=":material/bookmark_add:",
-                         disabled=st.session_state.get(STATE_RESULT) is None,
+                         disabled=st.session_state.get(STATE_RESULT) is None, width="stretch",
                          help="Write the base and the edited image as two runs of the store (Runs, Compare, SQL "
                               "and Figures see them).")
-        with b3:
-            form.reset_button()
+        form.reset_button()
         status = st.empty()
     with right:
         if ref is not None:
@@ -61,6 +60,7 @@ with tab_edit:
                 setup.show_reference(ref)
         if generate and edited is not None and subject is not None:
             bar = st.progress(0.0, text="Generating the base image …")
+            generated = False
             wait = st.empty()
             try:
                 base_out, edited_out = engine.generate(
@@ -71,11 +71,14 @@ with tab_edit:
                         done / total, text="Generating the edited image …" if done < total else "Done"))
                 st.session_state[STATE_RESULT] = {"base": base_out, "edited": edited_out, "coords": coords,
                                                   "subject": subject, "preset": preset, "choice": choice}
+                generated = True
             except (StudioError, ConfigError, ValueError) as e:
                 st.error(f"Generate failed: {e}")
             finally:
                 wait.empty()
                 bar.empty()
+            if generated:
+                st.rerun()  # the Keep button (drawn before) is enabled by the new result
         result = st.session_state.get(STATE_RESULT)
         if result is None:
             st.info("Choose an identity, prompt and seed, edit the parameters on the left and press **Generate**: "

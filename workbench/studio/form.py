@@ -76,6 +76,6 @@ def parameter_form(base: FastFaceConfig, base_name: str, num_steps: int) -> tupl
 
 
 def reset_button() -> None:
-    if st.button("Reset to the preset", key="studio_reset", icon=":material/restart_alt:"):
+    if st.button("Reset the form to the preset", key="studio_reset", icon=":material/restart_alt:", type="tertiary"):
         st.session_state.pop(STATE_FORM_OF, None)
         st.rerun()
