@@ -133,14 +133,15 @@ def image_grid(cells: list[dict], row_values: list[str], col_values: list[str], 
     style.apply(fig, title)
     for a in fig.layout.annotations:  # the subplot titles: the cell labels, small
         a.font = dict(size=11)
-    top_margin = 70 if title else 40
-    fig.update_layout(height=int(top_margin + 50 + n_rows * (cell_px + 46)), width=int(90 + n_cols * (cell_px + 10)),
+    top_margin = (60 if title else 30) + (24 if col_title else 0)
+    fig.update_layout(height=int(top_margin + 50 + n_rows * (cell_px + 46)),
+                      width=int(max(90 + n_cols * (cell_px + 10), 420)),
                       margin=dict(l=70, r=30, t=top_margin + 20, b=20), showlegend=False)
-    if row_title and n_rows > 1 or row_title and not col_title:
+    if row_title:
         fig.add_annotation(text=row_title, xref="paper", yref="paper", x=-0.06, y=0.5, textangle=-90,
                            showarrow=False, font=dict(size=12))
     if col_title:
-        fig.add_annotation(text=col_title, xref="paper", yref="paper", x=0.5, y=1.0, yshift=top_margin - 14,
+        fig.add_annotation(text=col_title, xref="paper", yref="paper", x=0.5, y=1.0, yshift=48,
                            showarrow=False, font=dict(size=12))
     return fig
 

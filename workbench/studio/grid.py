@@ -22,6 +22,7 @@ from workbench.data import export, queries
 
 NEW, STORED = "New grid", "A stored grid"
 STATE_GRID = "studio_grid_id"
+STATE_AXES = "studio_grid_axes"  # the new grid's paths in the order given (rows first)
 METRIC_LABELS = {"id_sim": "ID similarity", "face_size": "face size", "clip_t": "CLIP-T", "aesthetic": "aesthetics"}
 
 
@@ -48,8 +49,9 @@ def _generate(engine, subject, path: str, preset: str, cells, gid: str) -> None:
 
     bar = st.progress(0.0, text=f"Generating {len(cells)} cells …")
     wait = st.empty()
-    st.button("Cancel", key="studio_g_cancel", icon=":material/stop:",
-              help="Stops after the image in flight; the cells done so far stay in the store.")
+    cancel = st.empty()
+    cancel.button("Cancel", key="studio_g_cancel", icon=":material/stop:",
+                  help="Stops after the image in flight; the cells done so far stay in the store.")
     try:
         plans, counts = keep(engine, path, subject, preset, [(c.config, c.coords) for c in cells], grid=gid,
                              progress=lambda done, total: bar.progress(done / max(total, 1),
@@ -62,6 +64,7 @@ def _generate(engine, subject, path: str, preset: str, cells, gid: str) -> None:
     finally:
         bar.empty()
         wait.empty()
+        cancel.empty()
 
 
 def grid_tab(engine, subject, path: str) -> None:
@@ -87,6 +90,7 @@ def grid_tab(engine, subject, path: str) -> None:
                      disabled=subject is None):
             _generate(engine, subject, path, preset, cells, gid)
         st.session_state[STATE_GRID] = gid
+        st.session_state[STATE_AXES] = [a.name for a in axes]
     else:
         try:
             grids = queries.query("studio_grids", freshness="live")
@@ -102,6 +106,7 @@ def grid_tab(engine, subject, path: str) -> None:
             f"{g} · {r.base} · {', '.join(r.paths) if r.paths is not None and len(r.paths) else '(base)'} · "
             f"{r.n_runs} runs"))(grids[grids["grid"] == g].iloc[0]))
         st.session_state[STATE_GRID] = gid
+        st.session_state[STATE_AXES] = []
     show_grid(st.session_state.get(STATE_GRID), subject)
 
 
@@ -140,6 +145,8 @@ def show_grid(gid: str | None, subject) -> None:
         st.info(f"Grid {gid} has no samples in the store yet: generate its cells.")
         return
     df, paths = _coords(df)
+    given = [p for p in st.session_state.get(STATE_AXES, []) if p in paths]
+    paths = given + [p for p in paths if p not in given]
     for m in ("clip_t", "aesthetic"):
         df[m] = df["metrics"].map(lambda d, m=m: _as_dict(d).get(m))
     units = list(dict.fromkeys(zip(df["identity"], df["prompt"], df["seed"])))
@@ -180,7 +187,7 @@ def show_grid(gid: str | None, subject) -> None:
         box = (r["x0"], r["y0"], r["x1"], r["y1"]) if r["detected"] is True else None
         cells.append({"row": i, "col": j, "png": png, "size": png_size(png) if png else None, "box": box,
                       "label": f"{label}<br>{' · '.join(m for m in metrics if m)}", "amap": amaps.get(r["run_id"])})
-    title = f"{unit[0]} · seed {unit[2]} · rows: {row_path or '-'}" + (f" · columns: {col_path}" if col_path else "")
+    title = f"{unit[0]} · seed {unit[2]}"
     fig = studio_charts.image_grid(cells, [str(v) for v in row_vals], [str(v) for v in col_vals],
                                    row_title=row_path or "", col_title=col_path or "", title=title)
     prov = queries.provenance("studio_grid_samples", grid=gid)
