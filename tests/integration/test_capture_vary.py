@@ -127,6 +127,25 @@ def test_sql_finds_the_cells_by_their_coordinates(grid_store, tmp_path):
     assert cfg["am"]["am1"]["scale_up"] == 1.2 and cfg["guidance"]["beta"] == [1.0, 3.0, 3.0, 3.0]
 
 
+def test_the_duckdb_1x_cli_finds_the_cells(grid_store, tmp_path):
+    """The catalog's views as the DuckDB CLI of the 1.x line reads them (older JSON functions)."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("duckdb_cli")  # the duckdb-cli wheel (as test_store_clients.py)
+    binary = Path(list(spec.submodule_search_locations)[0]) / "duckdb" if spec and spec.submodule_search_locations \
+        else None
+    cli = str(binary) if binary is not None and binary.is_file() else shutil.which("duckdb")
+    if cli is None:
+        pytest.skip("duckdb-cli is not installed (pip install -r requirements.txt installs it)")
+    sql = ("select r.value, g.value as cell, g.text from run_params r join grid_cells g using (run_id, path) "
+           "where r.path = 'guidance.beta[3]' order by all")
+    res = subprocess.run([cli, "-readonly", "-json", str(grid_store / "catalog.duckdb"), "-c", sql], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert [tuple(r.values()) for r in json.loads(res.stdout)] == [(1.0, 1.0, "1.0")] * 2 + [(3.0, 3.0, "3.0")] * 2
+
+
 def test_the_same_command_again_writes_nothing(grid_store, inputs, capsys):
     before = snapshot(grid_store / "runs")
     n_runs = len([p for p in (grid_store / "runs").iterdir() if not p.name.startswith("_")])

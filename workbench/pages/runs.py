@@ -72,7 +72,7 @@ def overview():
     # planned, name and capture are hidden (the table's "Show/hide columns" menu shows them)
     table = pd.DataFrame({
         "run": df["run_id"], "preset": df["preset"],
-        "varied": [(v or "base") if isinstance(v, str) else None for v in df["varied"]],
+        "varied": [(v or "base") if isinstance(v, str) else "" for v in df["varied"]],
         "grid": df["grid"], "ip scale": df["ip_scale"], "lora scale": df["lora_scale"],
         "checkpoint": df["checkpoint"], "status": df["status"].fillna("unknown"),
         "progress": [quick_charts.progress_fraction(max(a, b if pd.notna(b) else 0), t)
@@ -81,11 +81,11 @@ def overview():
         "created (UTC)": df["created_at"], "name": df["name"],
         "capture": [capture_summary(s) for s in df["capture_spec_json"]],
     })
-    shown = SHOWN if table["varied"].notna().any() else tuple(c for c in SHOWN if c != "varied")  # no grid: no column
+    shown = SHOWN if (table["varied"] != "").any() else tuple(c for c in SHOWN if c != "varied")  # no grid: no column
     st.dataframe(table, hide_index=True, width="stretch", key="runs_table", column_order=shown, column_config={
         "run": st.column_config.TextColumn("run", pinned=True),
         "preset": st.column_config.TextColumn("preset", pinned=True, width=70),
-        "varied": st.column_config.TextColumn("varied", width="medium", help=GRID_HELP),
+        "varied": st.column_config.TextColumn("varied", width=260, help=GRID_HELP),
         "grid": st.column_config.TextColumn("grid", width=110, help="the id shared by the runs of one grid"),
         "ip scale": st.column_config.NumberColumn("ip", format="%.2f", pinned=True, width=50,
                                                   help="IP-Adapter scale"),
