@@ -54,6 +54,8 @@ select run_id, site, stage, branch, n_maps, avg_entropy from site_summary order 
 select run_id, n_samples, ffc, ffc_rate, mean_similarity from face_summary order by run_id;
 select run_id, name, model, count(*) as n, avg(value) as mean from metrics group by all order by all;
 select run_id, sample_key, site, step, mass_in_box, iou_box from map_face_mass order by all limit 5;
+select count(distinct grid) as n_grids, count(distinct run_id) as n_runs, count(path) as n_coordinates from grid_cells;
+select run_id, value, text from run_params where path = 'am.am1.scale_up' order by all;
 ```
 """
 

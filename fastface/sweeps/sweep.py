@@ -133,7 +133,7 @@ class SweepSpec:
                                                        "lora_scale": len(self.lora_scales) > 1})
             axes = parse_axes(self.vary)
         except ConfigError as e:
-            return [str(e)]
+            return [str(e) if str(e).startswith("--vary") else f"--vary: {e}"]
         for config in configs:
             for c in (c for c in self.checkpoints if c in CHECKPOINTS):
                 for ip in self.ip_scales:
