@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from .backfill import needs_summaries, summarise_dir
 from .db import open_store
 from .layout import Layout, StoreError, catalog_reader_pid, publish, remove_dir, sweep_tmp, validate_id
 from .records import utcnow
@@ -188,6 +189,9 @@ def compact(path, run_id: str, *, limits: CompactLimits | None = None,
     result = CompactResult(run_id)
     with _run_lock(layout, run_id):
         planned = _plan(layout, run_id)  # later commits wait for the next compaction
+        for d in planned:  # summaries of older code (store/backfill.py): merged rows stay right
+            if needs_summaries(d):
+                summarise_dir(layout, d, durable=durable)
         for dirs in split_segments(planned, limits):
             tmp, segment_id = build_segment(layout, run_id, dirs, limits=limits,
                                             activation_delay_s=activation_delay_s, durable=durable)
