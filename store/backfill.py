@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .schema import SQL_DIR, load_migrations, schema_version, typed_memory_connection
-from .layout import Layout, StoreError, replace_file, validate_id
+from .layout import Layout, StoreError, replace_file, run_lock, validate_id
 from .summaries import (CURRENT_MARKER, MAP_COLUMNS, generated_faces, pd_float, positive_entropy, summarise_maps,
                         typed_schema)
 
@@ -149,7 +149,6 @@ def _maps_copy_sql(maps_kind) -> str:
 def backfill(path, run_id: str | None = None, *, durable: bool = True, progress=None) -> BackfillResult:
     """Write the summary tables of every sample directory and segment (of one run, or all) that
     has maps but no map_stats.parquet.  Idempotent; safe while readers query."""
-    from .compact import _run_lock
     from .db import open_store
 
     layout = open_store(path).layout  # builds the catalog (placeholders of the new tables)
@@ -157,7 +156,7 @@ def backfill(path, run_id: str | None = None, *, durable: bool = True, progress=
     for rid in [validate_id("run_id", run_id)] if run_id else layout.run_ids():
         if not layout.run_data(rid).is_dir():
             continue
-        with _run_lock(layout, rid):
+        with run_lock(layout, rid):
             for d in layout.sample_dirs(rid) + layout.segment_dirs(rid):
                 if not needs_summaries(d):
                     continue

@@ -55,7 +55,7 @@ one extreme cell and on the grid size, while clamping changes only the (few, sma
 cells, which carry no attention; (3) a 'u8' map decodes to exactly this positive part (negative
 values cannot be encoded), so the definition is the same whether the values were stored as f16
 or u8.  The probes (probes/reduce.py, torch), the numpy reference (store/encode.py,
-store/summaries.py) and the SQL macro compute the same thing (tests/unit/test_negative_maps.py).
+store/summaries.py) and the SQL macro compute the same thing (tests/integration/test_negative_maps.py).
 
 Nothing is left out silently: a map with negative values is counted (`n_negative`); what is
 still excluded is counted by reason: `n_zero_sum` (no value > 0: entropy and mass undefined),

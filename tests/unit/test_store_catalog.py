@@ -28,9 +28,9 @@ def sha(p: Path) -> str:
 
 def test_migrations_applied_once_and_recorded(tmp_path):
     s = open_store(tmp_path / "s")
-    assert s.applied_now == [1, 2]
+    assert s.applied_now == [m.version for m in load_migrations()]
     first = s.applied_migrations()
-    assert [(v, n) for v, n, _ in first] == [(1, "init"), (2, "summaries")]
+    assert [(v, n) for v, n, _ in first] == [(1, "init"), (2, "summaries"), (3, "summary_counts")]
     digest = sha(s.catalog_path)
     again = open_store(tmp_path / "s")
     assert again.applied_now == []
@@ -43,16 +43,18 @@ def test_migrations_applied_once_and_recorded(tmp_path):
 
 
 def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
-    migs = load_migrations() + [Migration(3, "add_note", "alter table raw.samples add column note varchar;")]
+    known = [m.version for m in load_migrations()]
+    new = known[-1] + 1
+    migs = load_migrations() + [Migration(new, "add_note", "alter table raw.samples add column note varchar;")]
     s = open_store(tmp_path / "s")
     s2 = open_store(tmp_path / "s", migrations=migs)
-    assert s2.applied_now == [3]
+    assert s2.applied_now == [new]
     versions = [v for v, _, _ in s2.applied_migrations()]
-    assert versions == [1, 2, 3]
+    assert versions == known + [new]
     with s2.connect_read_only() as con:
         assert con.execute("select count(note) from samples").fetchall() == [(0,)]
-    assert s.applied_now == [1, 2]
-    # this code does not know version 3: refuses instead of guessing
+    assert s.applied_now == known
+    # this code does not know the new version: refuses instead of guessing
     with pytest.raises(MigrationError, match="unknown"):
         open_store(tmp_path / "s")
 
@@ -60,8 +62,9 @@ def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
 def test_bad_migration_leaves_catalog_unchanged(tmp_path):
     s = open_store(tmp_path / "s")
     digest = sha(s.catalog_path)
-    bad = Migration(3, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
-    with pytest.raises(MigrationError, match="0003_bad failed"):
+    new = load_migrations()[-1].version + 1
+    bad = Migration(new, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
+    with pytest.raises(MigrationError, match=f"{new:04d}_bad failed"):
         open_store(tmp_path / "s", migrations=load_migrations() + [bad])
     assert sha(s.catalog_path) == digest
     assert not [p for p in (tmp_path / "s" / "tmp").iterdir() if p.suffix == ".duckdb"]
@@ -71,7 +74,7 @@ def test_bad_migration_leaves_catalog_unchanged(tmp_path):
         with pytest.raises(MigrationError):
             apply_migrations(con, load_migrations() + [bad])
         assert con.execute("select count(*) from duckdb_tables() where table_name = 'half_done'").fetchall() == [(0,)]
-        assert con.execute("select max(version) from schema_migrations").fetchall() == [(2,)]
+        assert con.execute("select max(version) from schema_migrations").fetchall() == [(load_migrations()[-1].version,)]
 
 
 def test_edited_migration_is_refused(tmp_path):
@@ -113,7 +116,7 @@ def test_catalog_is_written_in_the_older_storage_version_and_rebuilt_from_a_newe
         assert new.execute(tags).fetchall()[0][0]["storage_version"] != CATALOG_STORAGE_VERSION + "+"
     shutil.move(str(tmp_path / "new.duckdb"), str(s.catalog_path))
     again = open_store(tmp_path / "s")
-    assert again.applied_now == [1, 2]
+    assert again.applied_now == [m.version for m in load_migrations()]
     with again.connect_read_only() as con:
         assert con.execute(tags).fetchall()[0][0]["storage_version"] == CATALOG_STORAGE_VERSION + "+"
         assert con.execute("select count(*) from samples").fetchall() == [(0,)]
