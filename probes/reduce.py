@@ -9,8 +9,8 @@ The numpy reference of every summary and encoding is :mod:`store.encode` (``summ
 ``encode_map``, ``HIST_EDGES``); the definitions match it:
 
 - ``std`` is the *population* standard deviation (ddof = 0, ``correction=0``), as in the store;
-- ``entropy`` = -sum p ln p (nats) of p = map / sum(map), 0 ln 0 = 0; NaN (stored as null) when
-  any value < 0 or the sum is 0;
+- ``entropy`` = -sum p ln p (nats) of the positive part, p = max(map, 0) / sum(max(map, 0)),
+  0 ln 0 = 0; NaN (stored as null) only when that sum is 0 (no positive value);
 - quantiles 0.5 / 0.9 / 0.99 use linear interpolation (``torch.quantile``'s and numpy's default);
 - ``hist``: 34 counts, ``[v < 0] + 32 equal bins on [0, 1] (the last closed) + [v > 1]``;
 - 'f16' data = IEEE binary16 bit patterns (round to nearest even); 'u8' data = ``rint(v / scale)``
@@ -124,16 +124,17 @@ def summarise(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched summaries of ``[N, h, w]`` (or ``[N, n]``) maps.
 
     Returns ``(stats [N, 8] float32 in SUMMARY_FIELDS order, hist [N, 34] int32)``; entropy is
-    NaN where it is undefined (a negative value or a zero sum).
+    NaN where it is undefined (no positive value: the positive part sums to 0).
     """
     v = maps.reshape(maps.shape[0], -1).float().contiguous()
     lo, hi = v.amin(dim=1), v.amax(dim=1)
     mean = v.mean(dim=1)
     std = v.std(dim=1, correction=0)  # population std, as store.encode.summarise (np.std)
-    total = v.sum(dim=1, keepdim=True)
-    p = v / total
+    pos = v.clamp(min=0)  # entropy of the positive part (AdaIN 'post' maps can be < 0)
+    total = pos.sum(dim=1, keepdim=True)
+    p = pos / total
     ent = -torch.special.xlogy(p, p).sum(dim=1)
-    ent = torch.where((lo < 0) | (total.squeeze(1) <= 0), torch.full_like(ent, float("nan")), ent)
+    ent = torch.where(total.squeeze(1) <= 0, torch.full_like(ent, float("nan")), ent)
     stats = torch.cat([torch.stack([lo, mean, std, hi, ent], dim=1), _quantiles(v)], dim=1)
     return stats, histogram(v)
 

@@ -25,14 +25,15 @@ STORE/locks/compact-<run_id>.lock).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from .backfill import needs_summaries, summarise_dir
 from .db import open_store
-from .layout import Layout, StoreError, catalog_reader_pid, publish, remove_dir, sweep_tmp, validate_id
+from .layout import (Layout, StoreError, catalog_reader_pid, publish, remove_dir, run_lock, sweep_tmp,
+                     validate_id)
 from .records import utcnow
 from .segment import SEGMENT_TABLES, CompactLimits, build_segment, split_segments
 
@@ -160,12 +161,6 @@ def _publish_segment(layout: Layout, run_id: str, tmp: Path, segment_id: str, du
     return target
 
 
-def _run_lock(layout: Layout, run_id: str):
-    lock = open(layout.locks / f"compact-{run_id}.lock", "w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    return lock
-
-
 def compact(path, run_id: str, *, limits: CompactLimits | None = None,
             activation_delay_s: float = ACTIVATION_DELAY_S, retention_s: float = RETENTION_S,
             durable: bool = True) -> CompactResult:
@@ -186,8 +181,11 @@ def compact(path, run_id: str, *, limits: CompactLimits | None = None,
     layout = open_store(path).layout
     validate_id("run_id", run_id)
     result = CompactResult(run_id)
-    with _run_lock(layout, run_id):
+    with run_lock(layout, run_id):
         planned = _plan(layout, run_id)  # later commits wait for the next compaction
+        for d in planned:  # summaries of older code (store/backfill.py): merged rows stay right
+            if needs_summaries(d):
+                summarise_dir(layout, d, durable=durable)
         for dirs in split_segments(planned, limits):
             tmp, segment_id = build_segment(layout, run_id, dirs, limits=limits,
                                             activation_delay_s=activation_delay_s, durable=durable)
@@ -225,7 +223,7 @@ def vacuum(path, older_than_s: float, run_id: str | None = None, *, even_with_re
     layout.locks.mkdir(parents=True, exist_ok=True)
     result = VacuumResult()
     for rid in [validate_id("run_id", run_id)] if run_id else layout.run_ids():
-        with _run_lock(layout, rid):
+        with run_lock(layout, rid):
             removal = remove_merged(layout, rid, older_than_s, even_with_readers=even_with_readers)
         result.n_removed += removal.n_removed
         result.bytes_freed += removal.bytes_freed

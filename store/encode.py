@@ -15,8 +15,11 @@ definition they are tested against.  Definitions:
 * encode 'none': no data (None, None); only the summaries are stored.
 * summaries are computed in float64 on the original (not encoded) values:
   min, mean, std (population, ddof=0), max, q50/q90/q99 (linear interpolation,
-  numpy's default), entropy = -sum p ln p (nats) with p = value / sum(values),
-  0 ln 0 = 0, None when any value < 0 or the sum is 0; hist = counts over
+  numpy's default), entropy = -sum p ln p (nats) of the map's positive part:
+  p = max(value, 0) / sum(max(values, 0)), 0 ln 0 = 0; None only when that sum is 0 (no
+  positive value).  Attention weights are >= 0; negative values come only from AdaIN-blended
+  'post' maps (AM2), and the positive part is also what a 'u8' map decodes to (store/VIEWS.md,
+  "Maps with negative values"); hist = counts over
   HIST_BINS bins (see HIST_EDGES); n_values = height * width.
 """
 
@@ -57,12 +60,13 @@ def histogram(values: np.ndarray) -> np.ndarray:
 
 
 def entropy(values: np.ndarray) -> float | None:
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    """-sum p ln p (nats) of p = max(v, 0) / sum(max(v, 0)); None when no value is > 0."""
+    v = np.maximum(np.asarray(values, dtype=np.float64).reshape(-1), 0.0)
     total = v.sum()
-    if v.min() < 0 or total <= 0:
+    if total <= 0:
         return None
     p = v[v > 0] / total
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * np.log(p)).sum()) + 0.0  # (+ 0.0: no -0.0 for a one-cell peak)
 
 
 def summarise(map2d) -> dict:

@@ -284,3 +284,11 @@ def remove_dir(layout: Layout, d: Path) -> None:
     except FileNotFoundError:
         return
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def run_lock(layout: "Layout", run_id: str):
+    """The run's maintenance lock (compaction, backfill, vacuum): an exclusive flock on
+    STORE/locks/compact-<run_id>.lock, held until the returned file is closed."""
+    lock = open(layout.locks / f"compact-{run_id}.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock

@@ -61,10 +61,12 @@ class RunRecord:
     host: str | None = field(default_factory=socket.gethostname)
     notes: str | None = None
     created_at: dt.datetime | None = None    # default: now (UTC)
+    # a grid cell's {"base": preset, "grid": id, "coords": {path: value}} (migration 0004); None otherwise
+    variation: Mapping[str, Any] | str | None = None
 
     # fields that define a run: begin_run refuses a second run_id with different values
     IDENTITY_FIELDS = ("name", "preset", "checkpoint", "ip_scale", "lora_scale", "seed",
-                       "config_json", "capture_spec_json")
+                       "config_json", "capture_spec_json", "variation_json")
 
     def row(self) -> dict[str, Any]:
         return {
@@ -76,7 +78,7 @@ class RunRecord:
             "config_json": canonical_json(self.config),
             "capture_spec_json": canonical_json(self.capture_spec),
             "package_versions_json": canonical_json(self.package_versions),
-            "host": self.host, "notes": self.notes,
+            "host": self.host, "notes": self.notes, "variation_json": canonical_json(self.variation),
         }
 
 

@@ -8,9 +8,16 @@ ok samples whose generated face was detected, ``map_face_mass_at(0.5)`` computed
 map_stats_merge.sql, registered in store/segment.py) and concatenates ``face_mass``.
 
 Definitions are those of the SQL they replace: ``sql/macros/map_face_mass_at.sql`` (values
-decoded like ``map_values``: float32; sums in float64) and the averages of the old
+decoded like ``map_values``: float32; sums in float64; the mass of a map with negative values
+is that of its positive part max(v, 0), migration 0003) and the averages of the old
 ``hist_sum`` / ``step_stats`` / ``face_mass`` workbench queries.  ``tests/integration/
 test_store_summaries.py`` compares both on a store.
+
+What an average leaves out is counted per map (0003): ``n_negative`` (maps with a value < 0:
+counted, on their positive part), ``n_zero_sum`` (no value > 0: entropy and face mass
+undefined), ``n_no_data`` (no stored values: no face mass), ``n_no_face`` (values, but the
+sample has no detected generated face).  ``positive_entropy`` recomputes the entropy of stored
+maps (``fastface store backfill`` for maps written when a negative value made it null).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ KEY = ("site", "step", "branch", "token", "head", "head_reduction", "stage", "he
 #: key columns added by migration 0005 (word maps) and their value in maps written before it
 LATER_KEY = {"stream": "id", "word": None}
 #: maps columns read to summarise (maps.parquet / the writer's Arrow table)
-MAP_COLUMNS = ("run_id", "sample_key", *KEY, "timestep", "encoding", "scale", "data", "mean", "std", "max",
-               "q99", "entropy", "hist")
+MAP_COLUMNS = ("run_id", "sample_key", *KEY, "timestep", "encoding", "scale", "data", "min", "mean", "std",
+               "max", "q99", "entropy", "hist")
+#: a map_stats.parquet with this column holds the current definitions (migration 0003)
+CURRENT_MARKER = "n_zero_sum"
 
 
 def typed_schema(con, table: str) -> pa.Schema:
@@ -103,6 +112,7 @@ def _face_mass(t: dict, data: pa.ListArray, geometry: dict, thr: float) -> dict[
     cols.update({c: np.full(n, -1, dtype=np.int64) for c in ("n_box_cells", "n_ellipse_cells", "n_thr_cells",
                                                              "image_width", "image_height")})
     cols["has_row"] = np.zeros(n, dtype=bool)
+    cols["has_negative"] = np.zeros(n, dtype=bool)
     if not geometry:
         return cols
     valid = ~np.asarray(data.is_null().to_numpy(zero_copy_only=False))
@@ -114,28 +124,50 @@ def _face_mass(t: dict, data: pa.ListArray, geometry: dict, thr: float) -> dict[
     for (g, h, w), rows in groups.items():
         rows = np.asarray(rows)
         v = _decoded(data, t["encoding"], t["scale"], rows, h * w)
-        v64 = v.astype(np.float64)
-        vmin, vmax, vsum = v.min(1), v.max(1), v64.sum(1)
+        pos = np.maximum(v.astype(np.float64), 0.0)  # the positive part (AdaIN 'post' maps can be < 0)
+        vmin, vmax, vsum = v.min(1), v.max(1), pos.sum(1)
         box, ell = g.masks(h, w)
         hot = (vmax > 0)[:, None] & (v >= np.float32(thr) * vmax[:, None])
         n_thr, n_box = hot.sum(1), int(box.sum())
         inter = (hot & box).sum(1)
-        positive = (vmin >= 0) & (vsum > 0)
+        positive = vsum > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            cols["mass_in_box"][rows] = np.where(positive, (v64 @ box) / vsum, np.nan)
+            cols["mass_in_box"][rows] = np.where(positive, (pos @ box) / vsum, np.nan)
             union = n_thr + n_box - inter
             cols["iou_box"][rows] = np.where((vmax > 0) & (union > 0), inter / union, np.nan)
             if ell is not None:
                 n_ell, inter_e = int(ell.sum()), (hot & ell).sum(1)
                 cols["n_ellipse_cells"][rows] = n_ell
-                cols["mass_in_ellipse"][rows] = np.where(positive, (v64 @ ell) / vsum, np.nan)
+                cols["mass_in_ellipse"][rows] = np.where(positive, (pos @ ell) / vsum, np.nan)
                 union_e = n_thr + n_ell - inter_e
                 cols["iou_ellipse"][rows] = np.where((vmax > 0) & (union_e > 0), inter_e / union_e, np.nan)
         cols["n_box_cells"][rows], cols["n_thr_cells"][rows] = n_box, n_thr
         for c in ("x0", "y0", "x1", "y1", "image_width", "image_height"):
             cols[c][rows] = getattr(g, c)
         cols["has_row"][rows] = True
+        cols["has_negative"][rows] = vmin < 0
     return cols
+
+
+def positive_entropy(maps: pa.Table) -> np.ndarray:
+    """Entropy (nats) of the positive part of each map's stored values (store.encode.entropy:
+    p = max(v, 0) / sum(max(v, 0))), NaN for a map without values or with no value > 0.
+    ``maps``: columns encoding, scale, data, height, width."""
+    data = maps.column("data").combine_chunks()
+    enc = maps.column("encoding").to_numpy(zero_copy_only=False)
+    scale = np.asarray(pd_float(maps.column("scale").to_numpy(zero_copy_only=False)))
+    h, w = (maps.column(c).to_numpy(zero_copy_only=False).astype(np.int64) for c in ("height", "width"))
+    out = np.full(maps.num_rows, np.nan)
+    valid = np.flatnonzero(~np.asarray(data.is_null().to_numpy(zero_copy_only=False)))
+    for n in np.unique(h[valid] * w[valid]):
+        rows = valid[h[valid] * w[valid] == n]
+        pos = np.maximum(_decoded(data, enc, scale, rows, int(n)).astype(np.float64), 0.0)
+        total = pos.sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = pos / total[:, None]
+            ent = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(1)
+        out[rows] = np.where(total > 0, ent, np.nan)
+    return out
 
 
 def _null(values: np.ndarray, missing: np.ndarray, type_) -> pa.Array:
@@ -148,11 +180,13 @@ def summarise_maps(maps: pa.Table, geometry: dict, schema_version: int,
     per map and one face_mass row per map with data of a sample in ``geometry``."""
     t = {c: maps.column(c).to_numpy(zero_copy_only=False) if c in maps.column_names
          else np.full(maps.num_rows, LATER_KEY[c], dtype=object) for c in MAP_COLUMNS if c not in ("data", "hist")}
+    t["stream"] = np.array([LATER_KEY["stream"] if v is None else v for v in t["stream"]], dtype=object)
     data = maps.column("data").combine_chunks()
     hist = maps.column("hist").combine_chunks()
     n = maps.num_rows
     fm = _face_mass(t, data, geometry, thr)
-    f64 = {c: np.asarray(pd_float(t[c])) for c in ("timestep", "mean", "std", "max", "q99", "entropy")}
+    f64 = {c: np.asarray(pd_float(t[c])) for c in ("timestep", "min", "mean", "std", "max", "q99", "entropy")}
+    has_data = ~np.asarray(data.is_null().to_numpy(zero_copy_only=False))
     stats = {"run_id": t["run_id"], "sample_key": t["sample_key"], **{k: t[k] for k in KEY},
              "n_maps": np.ones(n, np.int64), "n_samples": np.ones(n, np.int64),
              "n_data": (t["encoding"] != "none").astype(np.int64),
@@ -166,6 +200,10 @@ def summarise_maps(maps: pa.Table, geometry: dict, schema_version: int,
     stats["n_peak_ratio"] = (~np.isnan(ratio)).astype(np.int64)
     stats["hist"] = hist.cast(pa.list_(pa.int64()))
     stats["n_face_maps"] = fm["has_row"].astype(np.int64)
+    stats["n_negative"] = (f64["min"] < 0).astype(np.int64)
+    stats["n_zero_sum"] = (f64["max"] <= 0).astype(np.int64)  # no value > 0
+    stats["n_no_data"] = (~has_data).astype(np.int64)
+    stats["n_no_face"] = (has_data & ~fm["has_row"]).astype(np.int64)
     for c in ("mass_in_box", "mass_in_ellipse", "iou_box", "iou_ellipse"):
         stats[f"sum_{c}"] = _null(np.nan_to_num(fm[c]), np.isnan(fm[c]), pa.float64())
         stats[f"n_{c}"] = (~np.isnan(fm[c])).astype(np.int64)
@@ -184,6 +222,7 @@ def summarise_maps(maps: pa.Table, geometry: dict, schema_version: int,
     face["iou_threshold"] = np.full(len(rows), float(thr))
     face["schema_version"] = np.full(len(rows), schema_version, np.int32)
     face["timestep"] = pa.array(f64["timestep"][rows], mask=np.isnan(f64["timestep"][rows]))
+    face["has_negative"] = fm["has_negative"][rows]
     return pa.table(stats), pa.table(face)
 
 

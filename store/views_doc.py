@@ -40,6 +40,31 @@ Column meanings of the base tables: `store/sql/migrations/0001_init.sql`.  Named
 bound `$parameters`: `store/sql/queries/*.sql` (`store.queries.run_query`).  Data contracts
 (each returns its violating rows): `store/sql/tests/*.sql` (`store.queries.run_contracts`).
 
+## Maps with negative values
+
+Attention weights are softmax outputs, >= 0.  Negative values appear only in the AdaIN-blended
+'post' maps of AM2 (the blend renormalises mean and standard deviation, which can push cells
+below 0): in the 12-run demo store 2,113 of ff-am2's 8,704 post maps have one.  Entropy and face
+mass (`maps.entropy`, `map_face_mass`, `map_face_mass_at`, the `map_stats`, `site_summary` and
+`step_summary` averages) are defined on the map's **positive part** max(v, 0):
+p = max(v, 0) / sum(max(v, 0)); mass_in_box = sum(max(v, 0) on box cells) / sum(max(v, 0)).
+Why the positive part and not the map shifted by its minimum: (1) it is the identity on every
+non-negative map, so every other preset keeps its numbers; (2) the shift adds the same amount to
+every cell, pulling any map's face mass toward the box's area share by an amount that depends on
+one extreme cell and on the grid size, while clamping changes only the (few, small) negative
+cells, which carry no attention; (3) a 'u8' map decodes to exactly this positive part (negative
+values cannot be encoded), so the definition is the same whether the values were stored as f16
+or u8.  The probes (probes/reduce.py, torch), the numpy reference (store/encode.py,
+store/summaries.py) and the SQL macro compute the same thing (tests/integration/test_negative_maps.py).
+
+Nothing is left out silently: a map with negative values is counted (`n_negative`); what is
+still excluded is counted by reason: `n_zero_sum` (no value > 0: entropy and mass undefined),
+`n_no_data` (no stored values, encoding 'none': no face mass), `n_no_face` (the sample has no
+detected generated face), in `map_stats` (with `n_entropy_excluded`, `n_face_mass_excluded`),
+`site_summary` and `step_summary`.  Stores written before migration 0003 hold null for the
+signed maps and no counts: `fastface store backfill --store STORE` recomputes both from the
+stored values (compaction does it for the folders it merges).
+
 ## Example queries
 
 Plain SQL for any DuckDB client (tested with the DuckDB CLI, `tests/integration/test_store_clients.py`):
@@ -54,6 +79,8 @@ select run_id, site, stage, branch, n_maps, avg_entropy from site_summary order 
 select run_id, n_samples, ffc, ffc_rate, mean_similarity from face_summary order by run_id;
 select run_id, name, model, count(*) as n, avg(value) as mean from metrics group by all order by all;
 select run_id, sample_key, site, step, mass_in_box, iou_box from map_face_mass order by all limit 5;
+select count(distinct grid) as n_grids, count(distinct run_id) as n_runs, count(path) as n_coordinates from grid_cells;
+select run_id, value, text from run_params where path = 'am.am1.scale_up' order by all;
 ```
 """
 

@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/sql.py", title="SQL", icon=":material/database:"),
     st.Page("pages/figures.py", title="Figures", icon=":material/image:"),
+    st.Page("pages/studio.py", title="Studio", icon=":material/tune:"),
 ]
 page = st.navigation(PAGES)
 

@@ -61,8 +61,12 @@ def add_capture(sub) -> None:
     p.add_argument("--store", required=True, help="store folder (created if missing)")
     p.add_argument("--checkpoints", type=_names, default=("hyper",), help="comma-separated, e.g. hyper,lightning")
     p.add_argument("--presets", type=_names, default=("baseline", "ff-am2"), help="comma-separated preset names")
-    p.add_argument("--ip-scales", type=_floats, default=(0.8,), help="comma-separated, e.g. 0.5,0.8")
-    p.add_argument("--lora-scales", type=_floats, default=(1.0,))
+    p.add_argument("--ip-scales", type=_floats, default=None, help="comma-separated, e.g. 0.5,0.8 (default 0.8)")
+    p.add_argument("--lora-scales", type=_floats, default=None, help="comma-separated (default 1.0)")
+    p.add_argument("--vary", action="append", metavar="PATH=v1,v2,...",
+                   help="a parameter grid over the one preset of --presets: one run per cell, the same samples "
+                        "and seeds in each (repeat for more axes), e.g. --vary am.am1.scale_up=1.0,1.45 "
+                        "--vary guidance.beta[3]=1,3; paths: fastface.method.paths; SQL: views grid_cells, run_params")
     p.add_argument("--capture", type=_capture_arg, default="head_mean",
                    help="summaries_only | head_mean | everything | a CaptureSpec JSON file")
     p.add_argument("--words", type=_words_arg, default=None,
@@ -133,7 +137,7 @@ def _sweep(args, dataset):
                      world="face" if face_world else "random", capture=with_words(args.capture, getattr(args, "words", None)),
                      face_backend=args.face_backend or ("dlib" if tiny else "insightface"),
                      limit=args.limit, height=getattr(args, "height", None), width=getattr(args, "width", None),
-                     clip_crop_order=getattr(args, "clip_crop_order", None))
+                     clip_crop_order=getattr(args, "clip_crop_order", None), vary=tuple(getattr(args, "vary", None) or ()))
     spec.validate()  # the whole grid, then the store folder: nothing is loaded or written before
     check_size(spec.height, spec.width)
     check_store_location(args.store)
@@ -173,10 +177,21 @@ def _preflight(args, spec) -> None:
                    face_root=getattr(args, "insightface_root", None))
 
 
+def _grid_args(args) -> None:
+    """--vary with the flags it does not go with (one line, exit 2), then the scales' defaults."""
+    from fastface.sweeps.variation import check_vary_flags
+
+    check_vary_flags(args.vary or (), args.presets, {"ip_scale": args.ip_scales is not None,
+                                                     "lora_scale": args.lora_scales is not None})
+    args.ip_scales = (0.8,) if args.ip_scales is None else args.ip_scales
+    args.lora_scales = (1.0,) if args.lora_scales is None else args.lora_scales
+
+
 def cmd_capture(args) -> int:
     from fastface.sweeps.dataset import load_dataset
     from fastface.sweeps.sweep import summarize_failures
 
+    _grid_args(args)
     dataset = load_dataset(args.dataset, photos=args.photos, prompts=args.prompts, prompt_set=args.prompt_set)
     counts = _sweep(args, dataset)
     if counts["failed"]:

@@ -33,11 +33,13 @@ def add_store(sub) -> None:
                    help="remove them even while a process has the catalog open (its running query can fail)")
     v.set_defaults(func=cmd_vacuum)
     b = ops.add_parser(
-        "backfill", help="write the map summary tables of a store made before they existed",
+        "backfill", help="write (or update) the map summary tables of a store made by older code",
         description="Stores written before the map_stats / face_mass summary tables (store/summaries.py) "
                     "existed have none; the workbench's Attention page and the map_stats and map_face_mass "
                     "views count only samples that have them. backfill reads each sample folder's and "
-                    "segment's maps once (in batches) and writes them. Idempotent; safe while readers query.")
+                    "segment's maps once (in batches) and writes them. Stores written before migration 0003 get "
+                    "the entropy and face mass of maps with negative values (on their positive part) and the "
+                    "counts of excluded maps. Idempotent; safe while readers query.")
     b.add_argument("--store", required=True, help="the store folder")
     b.add_argument("--run", help="only this run (default: every run)")
     b.set_defaults(func=cmd_backfill)
@@ -60,7 +62,8 @@ def cmd_backfill(args) -> int:
 
     r = backfill(args.store, args.run, progress=lambda run, d: print(f"{run}/{d.name}", flush=True))
     print(f"store {args.store}: summaries written for {r.n_sample_dirs} sample folders and {r.n_segments} "
-          f"segments ({r.n_maps} maps read) in {len(r.runs)} runs")
+          f"segments ({r.n_maps} maps read, {r.n_entropy_fixed} entropies of maps with negative values "
+          f"recomputed) in {len(r.runs)} runs")
     return 0
 
 

@@ -168,6 +168,12 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def preset_label(run) -> str:
+    """The run's preset, with a grid cell's coordinates: 'ff-am1 [am.am1.scale_up=1.2]'."""
+    varied = run.get("varied")
+    return f"{run['preset']} [{varied or 'base'}]" if isinstance(varied, str) else run["preset"]
+
+
 def order_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs by checkpoint, LoRA scale (high first), IP scale, preset (paper order), run id."""
     def key(x):
@@ -228,7 +234,7 @@ def build_table(data: ReportData, subset: str, models: dict, base: dict, *, n_pe
             continue
         b = base.get(r["run_id"])
         row = {"checkpoint": r["checkpoint"], "lora_scale": r["lora_scale"], "ip_scale": r["ip_scale"],
-               "preset": r["preset"], "run_id": r["run_id"], "baseline_run": b, "n_ok": int(r[ok_col]),
+               "preset": preset_label(r), "run_id": r["run_id"], "baseline_run": b, "n_ok": int(r[ok_col]),
                "n_failed": int(r[fail_col])}
         for key, fk in (("ffc", "ffc"), ("ffc2", "ffc2")):
             st = _stat(data.summary, r["run_id"], subset, "face_detected", models.get(fk))

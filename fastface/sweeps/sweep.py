@@ -52,6 +52,7 @@ class SweepSpec:
     height: int | None = None  # image size (default: the checkpoint's, or the offline world's)
     width: int | None = None
     clip_crop_order: str | None = None  # the ID crop's channel order for CLIP (default: bgr real, rgb offline)
+    vary: tuple[str, ...] = ()  # "PATH=v1,v2,..." axes of a parameter grid over the one preset (variation.py)
 
     def capture_spec(self):
         from probes.spec import CaptureSpec, named_spec
@@ -110,8 +111,39 @@ class SweepSpec:
             self.capture_spec()
         except (ConfigError, ValueError, KeyError, TypeError) as e:
             problems.append(f"--capture: {e}")
+        if self.vary:
+            problems.extend(self._grid_problems(configs[:1]))
         if problems:
             raise ConfigError("; ".join(dict.fromkeys(" ".join(str(p).split()) for p in problems)))
+
+
+    def num_steps(self, checkpoint: str) -> int:
+        from fastface.models.checkpoints import CHECKPOINTS
+
+        return self.steps or CHECKPOINTS[checkpoint].steps
+
+    def _grid_problems(self, configs: list[FastFaceConfig]) -> list[str]:
+        """Every cell of the --vary grid over the base preset, for each checkpoint's step count."""
+        from fastface.models.checkpoints import CHECKPOINTS
+        from fastface.sweeps.variation import check_vary_flags, grid_variants, parse_axes
+
+        problems = []
+        try:
+            check_vary_flags(self.vary, self.presets, {"ip_scale": len(self.ip_scales) > 1,
+                                                       "lora_scale": len(self.lora_scales) > 1})
+            axes = parse_axes(self.vary)
+        except ConfigError as e:
+            return [str(e) if str(e).startswith("--vary") else f"--vary: {e}"]
+        for config in configs:
+            for c in (c for c in self.checkpoints if c in CHECKPOINTS):
+                for ip in self.ip_scales:
+                    for lora in self.lora_scales:
+                        try:
+                            grid_variants(config.with_scales(ip, lora), axes, self.num_steps(c))
+                        except (ConfigError, ValueError) as e:
+                            problems.append(f"--vary over preset {config.name!r} with {c} "
+                                            f"({self.num_steps(c)} steps): {e}")
+        return problems
 
 
 @dataclass
@@ -121,6 +153,14 @@ class RunPlan:
     preset: str
     config: FastFaceConfig
     samples: list[tuple[int, IdentitySpec, PromptSpec, int, str]] = field(default_factory=list)  # index, id, prompt, seed, key
+    variation: dict | None = None  # a grid cell's {"base", "grid", "coords"} (runs.variation_json)
+
+    @property
+    def name(self) -> str:
+        from fastface.sweeps.variation import coords_label
+
+        label = f"{self.checkpoint}/{self.preset}"
+        return f"{label} [{coords_label(self.variation['coords']) or 'base'}]" if self.variation else label
 
 
 def run_id_for(checkpoint: str, preset: str, config: FastFaceConfig, extra: dict) -> str:
@@ -129,6 +169,27 @@ def run_id_for(checkpoint: str, preset: str, config: FastFaceConfig, extra: dict
 
 
 def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
+    """The runs of a sweep: one per (checkpoint, preset, ip, lora), or with ``spec.vary`` one per
+    cell of the grid over the preset."""
+    entries = []
+    for checkpoint, preset, ip, lora in spec.runs():
+        config = load_preset(preset).with_scales(ip, lora)
+        if not spec.vary:
+            entries.append((checkpoint, preset, config, None))
+            continue
+        from fastface.sweeps.variation import grid_id, grid_variants, parse_axes, variation_record
+
+        axes = parse_axes(spec.vary)
+        grid = grid_id(preset, axes)
+        for v in grid_variants(config, axes, spec.num_steps(checkpoint)):
+            entries.append((checkpoint, preset, v.config, variation_record(preset, grid, v.coords)))
+    return plan_entries(spec, dataset, entries)
+
+
+def plan_entries(spec: SweepSpec, dataset: Dataset,
+                 entries: list[tuple[str, str, FastFaceConfig, dict | None]]) -> list[RunPlan]:
+    """RunPlans of (checkpoint, preset, config, variation) entries: deterministic run ids (a
+    variation is part of the id), and the same samples (identity, prompt, seed, key) in each."""
     from store.records import sample_key
 
     cap = spec.capture_spec().to_dict()
@@ -136,8 +197,7 @@ def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
         raise ConfigError(f"limit {spec.limit}: give N >= 1 (at most N pairs) or None for every pair")
     pairs = dataset.pairs()[: spec.limit] if spec.limit is not None else dataset.pairs()
     plans = []
-    for checkpoint, preset, ip, lora in spec.runs():
-        config = load_preset(preset).with_scales(ip, lora)
+    for checkpoint, preset, config, variation in entries:
         extra = {"checkpoint": checkpoint, "steps": spec.steps, "tiny": spec.tiny, "capture": cap,
                  "seed": spec.seed, "face_backend": spec.face_backend}
         if spec.tiny and spec.world != "random":
@@ -145,7 +205,10 @@ def plan_runs(spec: SweepSpec, dataset: Dataset) -> list[RunPlan]:
         for key in ("height", "width", "clip_crop_order"):  # only when set: run ids of earlier sweeps stay
             if getattr(spec, key) is not None:
                 extra[key] = getattr(spec, key)
-        plan = RunPlan(run_id_for(checkpoint, preset, config, extra), checkpoint, preset, config)
+        if variation is not None:
+            extra["variation"] = variation
+        plan = RunPlan(run_id_for(checkpoint, preset, config, extra), checkpoint, preset, config,
+                       variation=variation)
         for index, ident, prompt in pairs:
             seed = spec.seed + index
             plan.samples.append((index, ident, prompt, seed, sample_key(ident.name, prompt.text, seed)))
@@ -270,7 +333,7 @@ def begin_runs(writer, spec: SweepSpec, dataset: Dataset, plans: list[RunPlan],
     todo = {}
     for plan in plans:
         writer.begin_run(RunRecord(
-            run_id=plan.run_id, config=plan.config.to_dict(), name=f"{plan.checkpoint}/{plan.preset}",
+            run_id=plan.run_id, config=plan.config.to_dict(), name=plan.name, variation=plan.variation,
             preset=plan.preset, checkpoint=plan.checkpoint, ip_scale=plan.config.ip_scale,
             lora_scale=plan.config.lora_scale, seed=spec.seed,
             capture_spec=spec.capture_spec().to_dict(), package_versions=package_versions(),
@@ -312,19 +375,22 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     worker: tuple[int, int] = (0, 1),
     compact: bool = True,
+    plans: list[RunPlan] | None = None,
 ) -> dict:
     """Run (or resume) a sweep into ``store_path``; returns counts.
 
     ``load(checkpoint)`` gives a FastFacePipeline; ``worker=(i, n)`` takes every n-th sample
     (offset i) so that several processes can split one sweep over the same store. A run whose
     samples are all committed is compacted into one segment (fewer, larger Parquet files).
+    ``plans`` (default: ``plan_runs(spec, dataset)``): runs planned otherwise, e.g. the variants
+    of :func:`fastface.sweeps.keep.plan_variants`.
     """
     from tqdm import tqdm
 
     from probes.capture import capture
     from store.writer import StoreWriter
 
-    plans = plan_runs(spec, dataset)
+    plans = plan_runs(spec, dataset) if plans is None else plans
     # the first checkpoint loads before anything is written: a broken file stops the sweep with
     # nothing in the store
     loaded = {spec.checkpoints[0]: load(spec.checkpoints[0])} if spec.checkpoints else {}

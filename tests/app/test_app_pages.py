@@ -133,9 +133,18 @@ def test_samples_page_overlay_step_stage_token(app, fixture_store):
 def test_attention_page_histograms_mass_and_entropy(app):
     ok(app.run())
     goto(app, "pages/attention.py")
+    across = figure(app, "attn_mass_runs")  # the fixture has tokens -1 (sum) and 0: the default is the sum
+    assert app.session_state["mr_tokens"] == [-1]
+    assert sorted({t.xaxis for t in across.data if t.type == "bar"}) == ["x", "x2", "x3"]  # down, mid, up
+    assert all(len(t.y) == 3 for t in across.data if t.type == "bar")  # 3 runs, labelled by preset and scale
+    assert "ff-am2 λ=0.6" in across.data[0].y and not any("r-" in y for y in across.data[0].y)
+    captions = " ".join(c.value for c in app.caption)
+    assert "Covers" in captions and "of samples without a detected face" in captions
     fig = figure(app, "attn_hist")
-    assert len(fig.data) == 6  # 3 runs x (pre, post)
-    for t in fig.data:
+    curves = [t for t in fig.data if t.x[0] is not None]
+    assert len(curves) == 6  # 3 runs (one panel each) x (pre, post)
+    assert [t.name for t in fig.data if t.x[0] is None] == ["pre", "post"]  # the legend: stages only
+    for t in curves:
         assert np.nansum(np.asarray(t.y, dtype=float)) == pytest.approx(1.0)
     app.selectbox(key="hist_part").set_value("up")
     app.selectbox(key="hist_step").set_value(2)
@@ -152,7 +161,10 @@ def test_attention_page_histograms_mass_and_entropy(app):
     ok(app.run())
     assert float(app.metric[0].value) < share  # AM sharpens the maps on the face
     entropy = figure(app, "attn_entropy")
-    assert len(entropy.data) == 3 * 2 * 3  # parts x (run, stage)
+    assert len(entropy.data) == 3 * 3  # parts x runs (post)
+    app.radio(key="steps_stage").set_value("both")
+    ok(app.run())
+    assert len(figure(app, "attn_entropy").data) == 3 * 2 * 3  # parts x (run, stage)
     assert "attn_peak" in app.session_state[queries.STATE_FIGURES]
 
 

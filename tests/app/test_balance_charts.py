@@ -49,3 +49,21 @@ def test_figures_have_one_trace_per_run_and_panel():
     assert len(bars.data) == 3  # one run x three regions
     heat = balance.share_heatmap(df, "a8", META)
     assert heat.data[0].z.shape == (2, 2) and heat.data[0].z[1][0] == pytest.approx(0.7)
+
+
+def test_prompt_words_keep_this_prompts_words_in_prompt_order():
+    from workbench.charts.maps import prompt_words
+
+    captured = ["<end>", "library", "watercolor", "person", "<start>", "beach", ","]
+    # 'beach' is a word of another prompt of the run: left out; ',' is at position 18
+    got = prompt_words(captured, "watercolor person, library")
+    assert got == ["<start>", "watercolor", "person", ",", "library", "<end>"]
+
+
+def test_word_options_beside_id_tokens():
+    from workbench.charts.maps import chosen_word, token_label, word_choice
+
+    assert chosen_word(word_choice("library")) == "library"
+    assert chosen_word((1, 2, 3)) is None and chosen_word((-1,)) is None
+    assert token_label(word_choice("library")) == 'word "library" (text attention)'
+    assert token_label((1, 2, 3)) == "ID tokens 1-3 (sum)"

@@ -307,7 +307,7 @@ def test_defaults_and_labels(sweeps, page, tmp_path, width, height):
         shot(page, out / f"sweeps-compare-{width}.png")
 
         for name, tabs in (("Faces", ()), ("Samples", ("Variants and attention",)),
-                           ("Attention statistics", ("Face-region mass", "Entropy and peaks"))):
+                           ("Attention statistics", ("Face mass per site and step", "Value histograms", "Entropy and peaks"))):
             page.get_by_role("link", name=name).first.click()
             page.get_by_role("heading", name=name).first.wait_for()
             wait_idle(page)

@@ -273,11 +273,12 @@ def map_partials(batch: pa.Table, geometry: dict, thr: float = 0.5) -> pa.Table:
         k = np.arange(h * w)
         cx, cy = (k % w + 0.5) * iw / w, (k // w + 0.5) * ih / h
         box = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-        vmax, vsum = v.max(), v.sum()
+        pos = np.maximum(v, 0.0)  # face mass of the positive part (store/VIEWS.md)
+        vmax, vsum = v.max(), pos.sum()
         hot = (v >= thr * vmax) if vmax > 0 else np.zeros_like(box)
         union = int((hot | box).sum())
         rows.append({"kind": "mass", **{k: r[k] for k in ("run_id", "sample_key", "site", "step")},
-                     "mass_in_box": float(v[box].sum() / vsum) if v.min() >= 0 and vsum > 0 else None,
+                     "mass_in_box": float(pos[box].sum() / vsum) if vsum > 0 else None,
                      "iou_box": int((hot & box).sum()) / union if vmax > 0 and union else None})
     return pa.Table.from_pylist(rows, schema=PARTIAL)
 
@@ -334,8 +335,9 @@ def ray_answers(listing) -> list[list[tuple]]:
 
 
 def test_ray_data_answers_equal_the_views_md_examples(ray_cluster, store):
-    queries = example_queries()
-    assert len(queries) == 9 and "from map_face_mass" in queries[-1]
+    queries = example_queries()  # the first nine (to map_face_mass) are recomputed with ray.data
+    queries = queries[:next(i for i, q in enumerate(queries) if "from map_face_mass" in q) + 1]
+    assert len(queries) == 9
     want = [duck(store, q) for q in queries]
     want[0] = [(want[0][0][0],)]                                   # store_identity: root is the folder
     assert want[2] == [("r1", 11, 1), ("r2", 5, 0)] and len(want[8]) == 5

@@ -28,10 +28,10 @@ TOL = 1e-9
 PAGE_QUERIES = [
     ("hist_sum", dict(run_ids=["r1", "r2"], part=None, block=None, step=None, token=None, branch=None)),
     ("hist_sum", dict(run_ids=["r1"], part="up", block=0, step=1, token=-1, branch="id")),
-    ("step_stats", dict(run_ids=["r1", "r2"], branch=None, token=None)),
-    ("step_stats", dict(run_ids=["r2"], branch="text_id", token=-1)),
-    ("face_mass", dict(run_id="r1", stage="post", branch="id", token=-1)),
-    ("face_mass", dict(run_id="r2", stage="post", branch="text_id", token=-1)),
+    ("step_stats", dict(run_ids=["r1", "r2"], branch=None, tokens=None)),
+    ("step_stats", dict(run_ids=["r2"], branch="text_id", tokens=[-1])),
+    ("face_mass", dict(run_id="r1", stage="post", branch="id", tokens=[-1])),
+    ("face_mass", dict(run_id="r2", stage="post", branch="text_id", tokens=None)),
     ("map_facets", dict(run_ids=["r1", "r2"])),
 ]
 

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("fastface", "probes", "store", "workbench")
 #: fastface's rooms, lowest first: a module imports only from its own room or a lower one
-ROOMS = ("method", "faces", "models", "sweeps", "evaluation", "cli")
+ROOMS = ("method", "faces", "models", "sweeps", "evaluation", "studio", "cli")
 
 
 def _modules() -> dict[str, Path]:

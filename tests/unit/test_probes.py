@@ -109,7 +109,7 @@ def _maps(n=12, h=7, w=9, seed=0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, h, w, generator=g) ** 3
     x[0] = 0.0  # all zero: entropy undefined
-    x[1, 0, 0] = -0.25  # a negative value: entropy undefined, hist[0]
+    x[1, 0, 0] = -0.25  # a negative value: entropy of the positive part, hist[0]
     x[2] = 0.5  # constant
     x[3] = x[3] * 3.0  # values above 1
     x[4, 1, 1] = 1.0  # exactly on the last edge

@@ -22,19 +22,20 @@ VIEWS = ["runs", "run_events", "samples", "sites", "maps", "faces", "metrics", "
          "map_stats"]
 
 
+#: the migration files on disk (version, name): what a new store applies
+ON_DISK = sorted((int(f.name[:4]), f.stem[5:]) for f in (ROOT / "store" / "sql" / "migrations").glob("*.sql"))
+VERSIONS = [v for v, _ in ON_DISK]
+
+
 def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def test_migrations_applied_once_and_recorded(tmp_path):
     s = open_store(tmp_path / "s")
-    from store.schema import load_migrations
-
-    every = [(m.version, m.name) for m in load_migrations()]
-    assert every[:2] == [(1, "init"), (2, "summaries")] and (5, "balance_words") in every
-    assert s.applied_now == [v for v, _ in every]
+    assert s.applied_now == VERSIONS and VERSIONS[:2] == [1, 2]
     first = s.applied_migrations()
-    assert [(v, n) for v, n, _ in first] == every
+    assert [(v, n) for v, n, _ in first] == ON_DISK and ON_DISK[:2] == [(1, "init"), (2, "summaries")] and (5, "balance_words") in ON_DISK
     digest = sha(s.catalog_path)
     again = open_store(tmp_path / "s")
     assert again.applied_now == []
@@ -47,18 +48,16 @@ def test_migrations_applied_once_and_recorded(tmp_path):
 
 
 def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
-    known = [m.version for m in load_migrations()]
-    new = max(known) + 1
-    migs = load_migrations() + [Migration(new, "add_note", "alter table raw.samples add column note varchar;")]
+    migs = load_migrations() + [Migration(90, "add_note", "alter table raw.samples add column note varchar;")]
     s = open_store(tmp_path / "s")
     s2 = open_store(tmp_path / "s", migrations=migs)
-    assert s2.applied_now == [new]
+    assert s2.applied_now == [90]
     versions = [v for v, _, _ in s2.applied_migrations()]
-    assert versions == known + [new]
+    assert versions == VERSIONS + [90]
     with s2.connect_read_only() as con:
         assert con.execute("select count(note) from samples").fetchall() == [(0,)]
-    assert s.applied_now == known
-    # this code does not know the new version: refuses instead of guessing
+    assert s.applied_now == VERSIONS
+    # this code does not know version 90: refuses instead of guessing
     with pytest.raises(MigrationError, match="unknown"):
         open_store(tmp_path / "s")
 
@@ -66,9 +65,8 @@ def test_new_migration_applied_in_place_and_old_files_still_read(tmp_path):
 def test_bad_migration_leaves_catalog_unchanged(tmp_path):
     s = open_store(tmp_path / "s")
     digest = sha(s.catalog_path)
-    new = max(m.version for m in load_migrations()) + 1
-    bad = Migration(new, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
-    with pytest.raises(MigrationError, match=f"{new:04d}_bad failed"):
+    bad = Migration(91, "bad", "create table raw.half_done (a int);\nselect * from no_such_table;")
+    with pytest.raises(MigrationError, match="0091_bad failed"):
         open_store(tmp_path / "s", migrations=load_migrations() + [bad])
     assert sha(s.catalog_path) == digest
     assert not [p for p in (tmp_path / "s" / "tmp").iterdir() if p.suffix == ".duckdb"]
@@ -78,7 +76,7 @@ def test_bad_migration_leaves_catalog_unchanged(tmp_path):
         with pytest.raises(MigrationError):
             apply_migrations(con, load_migrations() + [bad])
         assert con.execute("select count(*) from duckdb_tables() where table_name = 'half_done'").fetchall() == [(0,)]
-        assert con.execute("select max(version) from schema_migrations").fetchall() == [(new - 1,)]
+        assert con.execute("select max(version) from schema_migrations").fetchall() == [(max(VERSIONS),)]
 
 
 def test_edited_migration_is_refused(tmp_path):
@@ -120,7 +118,7 @@ def test_catalog_is_written_in_the_older_storage_version_and_rebuilt_from_a_newe
         assert new.execute(tags).fetchall()[0][0]["storage_version"] != CATALOG_STORAGE_VERSION + "+"
     shutil.move(str(tmp_path / "new.duckdb"), str(s.catalog_path))
     again = open_store(tmp_path / "s")
-    assert again.applied_now == [m.version for m in load_migrations()]
+    assert again.applied_now == VERSIONS
     with again.connect_read_only() as con:
         assert con.execute(tags).fetchall()[0][0]["storage_version"] == CATALOG_STORAGE_VERSION + "+"
         assert con.execute("select count(*) from samples").fetchall() == [(0,)]

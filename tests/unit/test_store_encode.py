@@ -39,7 +39,7 @@ def test_summarise_known_values():
     assert s["hist"].sum() == 4
     uniform = encode.summarise(np.full((4, 8), 1 / 32))
     assert uniform["entropy"] == pytest.approx(math.log(32))
-    assert encode.summarise(np.array([[-1.0, 1.0]]))["entropy"] is None  # signed map: undefined
+    assert encode.summarise(np.array([[-1.0, 1.0]]))["entropy"] == 0.0  # positive part [0, 1]: one cell
     assert encode.summarise(np.zeros((2, 2)))["entropy"] is None
     with pytest.raises(ValueError):
         encode.summarise(np.array([[np.nan, 1.0]]))

@@ -72,6 +72,60 @@ def hist_overlay(df: pd.DataFrame, run_meta: dict, *, log_y: bool = True,
     return style.apply(fig, title)
 
 
+def hist_facets(df: pd.DataFrame, run_meta: dict, labels: dict[str, str], order: list[str], *,
+                log_y: bool = True, cols: int = 4, title: str = "Attention values pre vs post") -> go.Figure:
+    """Summed stored histograms as frequency curves, one panel per run (``order``, titled by
+    ``labels``; at most ``cols`` panels a row), pre and post in each (dash = stage).  The legend
+    holds the two stages only, so it fits at any number of runs.
+
+    ``df``: run_id, stage, bin (1..34), count."""
+    runs = [r for r in order if r in set(df["run_id"])] if not df.empty else []
+    n = max(len(runs), 1)
+    ncols = min(cols, n)
+    nrows = -(-n // ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, shared_xaxes=True, shared_yaxes=True,
+                        subplot_titles=[labels.get(r, r) for r in runs] or None,
+                        horizontal_spacing=0.03, vertical_spacing=min(0.08, 0.4 / nrows))
+    x = bin_centres()
+    values = []
+    for i, run_id in enumerate(runs):
+        row, col = i // ncols + 1, i % ncols + 1
+        meta = _meta(run_meta, run_id)
+        for stage, g in df[df["run_id"] == run_id].groupby("stage", sort=True):
+            counts = np.zeros(N_BINS)
+            idx = g["bin"].to_numpy(dtype=int) - 1
+            ok = (idx >= 0) & (idx < N_BINS)
+            counts[idx[ok]] = g["count"].to_numpy(dtype=float)[ok]
+            if counts.sum() <= 0:
+                continue
+            freq = counts / counts.sum()
+            keep = np.ones(N_BINS, dtype=bool)
+            keep[0], keep[-1] = counts[0] > 0, counts[-1] > 0
+            y = np.where(freq[keep] > 0, freq[keep], np.nan) if log_y else freq[keep]
+            values.extend(y)
+            fig.add_trace(go.Scatter(
+                x=x[keep], y=y, mode="lines", line_shape="hvh", name=stage, legendgroup=stage,
+                showlegend=False, line=dict(color=style.preset_color(meta["preset"]),
+                                            dash=style.STAGE_DASH.get(stage, "solid"), width=2),
+                customdata=np.stack([counts[keep]], axis=-1),
+                hovertemplate=(f"{labels.get(run_id, run_id)} · {stage}<br>value ≈ %{{x:.3f}}<br>"
+                               "fraction %{y:.3g}<br>count %{customdata[0]:.0f}<extra></extra>")),
+                row=row, col=col)
+    for stage in ("pre", "post"):  # legend: the stages, in a neutral colour
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=stage, legendgroup=stage,
+                                 line=dict(color="#444444", dash=style.STAGE_DASH[stage], width=2)))
+    fig.update_xaxes(title_text=None)
+    fig.update_xaxes(title_text="attention value", row=nrows)
+    fig.update_yaxes(type="log" if log_y else "linear")
+    fig.update_yaxes(title_text="fraction", col=1)
+    if log_y:
+        fig.update_yaxes(**log_ticks(values))
+    fig.update_layout(height=160 + 220 * nrows, margin=dict(b=90),
+                      legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0, yanchor="bottom"))
+    fig.update_annotations(font_size=12)
+    return style.apply(fig, title)
+
+
 def log_ticks(values) -> dict:
     """Tick spacing of a log axis over values: labels at the decades only when they span one
     decade or more (plotly's default labels every digit, 2..9, which overlap on short
@@ -133,6 +187,10 @@ def step_lines(df: pd.DataFrame, run_meta: dict, y: str = "entropy",
             shown.add(name)
         fig.update_xaxes(title_text="step", dtick=1, row=1, col=col)
     fig.update_yaxes(title_text=y_title or y, row=1, col=1)
+    legend_rows = -(-len(shown) // 3)  # a horizontal legend under the plot, 3 entries a row: never scrolls
+    fig.update_layout(height=style.HEIGHT + 24 * legend_rows, margin=dict(b=80 + 24 * legend_rows),
+                      legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0, yanchor="bottom",
+                                  entrywidth=0.32, entrywidthmode="fraction"))
     return style.apply(fig, title or f"{y_title or y} per denoising step")
 
 

@@ -63,7 +63,8 @@ def share_heatmap(df: pd.DataFrame, run_id: str, run_meta: dict, *, value: str =
                                colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="ID share"),
                                hovertemplate="%{y} step %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=f"ID share per site and step · {_meta(run_meta, run_id)['label']} · {REGIONS[value]}",
-                      height=max(300, 14 * len(sites) + 120), xaxis_title="step", yaxis=dict(autorange="reversed"))
+                      height=max(300, 20 * len(sites) + 140), xaxis=dict(title="step", type="category"),
+                      yaxis=dict(type="category", dtick=1, autorange="reversed"))  # every step and site named
     return fig
 
 

@@ -55,6 +55,10 @@ def overlay_maps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 FACE_TOKENS = (1, 2, 3)
 
 
+#: prefix of the overlay's word options (workbench.pages.samples: ID tokens are int tuples)
+WORD_PREFIX = "word:"
+
+
 def token_choices(tokens) -> list[tuple[int, ...]]:
     """The overlay's token options, default first: the sum over ID tokens 1-3 when captured,
     then the stored sum over all tokens (-1), then each token alone."""
@@ -98,8 +102,31 @@ def overlay_panel(png: bytes, amap: np.ndarray | None, *, size: tuple[int, int],
     return fig
 
 
+def word_choice(word: str) -> str:
+    """The overlay's option of a prompt word's text-attention map (beside the ID-token tuples)."""
+    return WORD_PREFIX + word
+
+
+def prompt_words(words, prompt: str) -> list[str]:
+    """The captured ``words`` that belong to ``prompt`` (a run's word maps cover all its prompts),
+    in prompt order: '<start>' first, then by first position in the prompt, '<end>' last."""
+    text = prompt.lower()
+    rank = {"<start>": -1, "<end>": len(text) + 1}
+    found = {w: rank.get(w, text.find(str(w).lower())) for w in dict.fromkeys(words)}
+    return sorted((w for w, i in found.items() if i != -1 or w == "<start>"), key=lambda w: (found[w], w))
+
+
+def chosen_word(choice) -> str | None:
+    """The prompt word of an overlay option, None for ID tokens."""
+    return choice[len(WORD_PREFIX):] if isinstance(choice, str) and choice.startswith(WORD_PREFIX) else None
+
+
 def token_label(token) -> str:
-    """'ID token 2', 'all tokens (sum)' (the stored sum, token -1), 'ID tokens 1-3 (sum)'."""
+    """'ID token 2', 'all tokens (sum)' (the stored sum, token -1), 'ID tokens 1-3 (sum)', and
+    'word "library" (text attention)' for a word option (word_choice)."""
+    word = chosen_word(token)
+    if word is not None:
+        return f'word "{word}" (text attention)'
     tokens = tuple(int(t) for t in token) if isinstance(token, (tuple, list)) else (int(token),)
     if tokens == (-1,):
         return "all tokens (sum)"

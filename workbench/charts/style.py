@@ -76,9 +76,13 @@ def run_symbols(runs: list[tuple[str, str | None, float | None]]) -> dict[str, s
     return out
 
 
-def run_label(run_id: str, preset: str | None = None, ip_scale: float | None = None) -> str:
-    """Short legend label of a run: 'preset λ=0.8 (run_id)'."""
+def run_label(run_id: str, preset: str | None = None, ip_scale: float | None = None,
+              varied: str | None = None) -> str:
+    """Short legend label of a run: 'preset λ=0.8 (run_id)'; a grid cell's coordinates after the
+    preset: 'ff-am1 [am.am1.scale_up=1.2] λ=0.8 (run_id)' ('[base]': the grid's unchanged preset)."""
     parts = [preset or UNKNOWN_PRESET]
+    if isinstance(varied, str):
+        parts.append(f"[{varied or 'base'}]")
     if ip_scale is not None:
         parts.append(f"λ={ip_scale:g}")
     return " ".join(parts) + f" ({run_id})"

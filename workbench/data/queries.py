@@ -203,13 +203,17 @@ def selection_caption() -> str:
 
 
 def run_meta(all_runs: pd.DataFrame) -> dict[str, dict]:
-    """run_id -> {preset, ip_scale, label} for legends and colours."""
+    """run_id -> {preset, ip_scale, varied, label} for legends and colours (``varied``: a grid
+    cell's 'path=value, ...', None for a run that is no grid cell)."""
     from workbench.charts.style import run_label, run_symbols
 
     out = {}
     for r in all_runs.itertuples(index=False):
         ip = None if pd.isna(r.ip_scale) else float(r.ip_scale)
-        out[r.run_id] = {"preset": r.preset, "ip_scale": ip, "label": run_label(r.run_id, r.preset, ip)}
+        varied = getattr(r, "varied", None)
+        varied = varied if isinstance(varied, str) else None
+        out[r.run_id] = {"preset": r.preset, "ip_scale": ip, "varied": varied,
+                         "label": run_label(r.run_id, r.preset, ip, varied)}
     symbols = run_symbols([(k, v["preset"], v["ip_scale"]) for k, v in out.items()])
     for k, v in out.items():
         v["symbol"] = symbols[k]

@@ -4,10 +4,8 @@ change it against the baseline run of the same ip scale, on the whole image and 
 the generated face box.  Reads the balance view (scalars written with each sample) through
 workbench/data/sql/balance.sql; charts: workbench/charts/balance.py.
 
-Wired at the end of pages/attention.py::
-
-    from workbench.pages.balance_section import render as render_balance
-    render_balance(run_ids, meta)
+Rendered in the last tab of pages/attention.py; runs are labelled by what differs between them
+(workbench.data.labels through queries.run_labels), what they share in one caption.
 """
 
 import streamlit as st
@@ -18,14 +16,19 @@ from workbench.data import export, queries
 BRANCHES = ("text_id", "text", "id", "uncond")
 
 
-def render(run_ids: list[str], meta: dict) -> None:
-    st.subheader("Balance: ID term against text term")
+def render(run_ids: list[str], meta: dict, labels=None) -> None:
+    """``labels``: workbench.data.labels.RunLabels of ``run_ids`` (None: meta's labels)."""
+    if labels is not None:
+        meta = {r: {**meta[r], "label": labels.labels.get(r, meta[r].get("label", r))} for r in run_ids}
     st.caption("Per decoupled block z = Attention(Q, K, V) + λ·Ã V′: the ID share id / (id + text) of the mean "
-               "per-query norms of the two terms (λ and AM included), averaged over samples.")
+               "per-query norms of the two terms (λ and AM included), averaged over samples."
+               + (f" All runs: {labels.common}." if labels is not None and labels.common else ""))
     c = st.columns([1, 1, 2])
     branch = c[0].selectbox("Branch", BRANCHES, key="bal_branch")
     params = dict(run_ids=run_ids, branch=branch)
     df = queries.query("balance", **params)
+    rank = {r: i for i, r in enumerate(run_ids)}  # the page's run order (baselines first) for legends
+    df = df.assign(_o=df["run_id"].map(rank)).sort_values(["_o", "site", "step"], kind="stable").drop(columns="_o")
     if df.empty:
         st.info("The chosen runs recorded no balance for this branch: it is captured with every probe since "
                 "the balance table exists (capture again; older runs have none).")

@@ -9,8 +9,11 @@ from workbench.charts import quick as quick_charts
 from workbench.data import queries
 
 REFRESH_S = 5  # seconds between re-reads while a run is in progress
-SHOWN = ("run", "preset", "ip scale", "lora scale", "checkpoint", "status", "progress", "ok", "failed",
+SHOWN = ("run", "preset", "varied", "ip scale", "lora scale", "checkpoint", "status", "progress", "ok", "failed",
          "created (UTC)")  # the Runs table's visible columns (the others: "Show/hide columns")
+GRID_HELP = ("A parameter grid's cell (`fastface capture --vary`, the Studio's kept edits): the values it "
+             "varies from its preset; 'base': the grid's unchanged preset; empty: no grid. "
+             "SQL: views grid_cells and run_params.")
 
 st.title("Runs")
 path, _ = queries.require_store()
@@ -68,7 +71,9 @@ def overview():
     # fits 1400 px: the key columns are pinned (they stay where the rest scrolls), and samples,
     # planned, name and capture are hidden (the table's "Show/hide columns" menu shows them)
     table = pd.DataFrame({
-        "run": df["run_id"], "preset": df["preset"], "ip scale": df["ip_scale"], "lora scale": df["lora_scale"],
+        "run": df["run_id"], "preset": df["preset"],
+        "varied": [(v or "base") if isinstance(v, str) else "" for v in df["varied"]],
+        "grid": df["grid"], "ip scale": df["ip_scale"], "lora scale": df["lora_scale"],
         "checkpoint": df["checkpoint"], "status": df["status"].fillna("unknown"),
         "progress": [quick_charts.progress_fraction(max(a, b if pd.notna(b) else 0), t)
                      for a, b, t in zip(df["n_samples"], df["n_done"], df["n_total"])],
@@ -76,9 +81,12 @@ def overview():
         "created (UTC)": df["created_at"], "name": df["name"],
         "capture": [capture_summary(s) for s in df["capture_spec_json"]],
     })
-    st.dataframe(table, hide_index=True, width="stretch", key="runs_table", column_order=SHOWN, column_config={
+    shown = SHOWN if (table["varied"] != "").any() else tuple(c for c in SHOWN if c != "varied")  # no grid: no column
+    st.dataframe(table, hide_index=True, width="stretch", key="runs_table", column_order=shown, column_config={
         "run": st.column_config.TextColumn("run", pinned=True),
         "preset": st.column_config.TextColumn("preset", pinned=True, width=70),
+        "varied": st.column_config.TextColumn("varied", width=260, help=GRID_HELP),
+        "grid": st.column_config.TextColumn("grid", width=110, help="the id shared by the runs of one grid"),
         "ip scale": st.column_config.NumberColumn("ip", format="%.2f", pinned=True, width=50,
                                                   help="IP-Adapter scale"),
         "lora scale": st.column_config.NumberColumn("lora", format="%.2f", width=50, help="LoRA scale"),
@@ -128,6 +136,8 @@ with st.expander("Run details"):
                                                     ("created (UTC)", row["created_at"]), ("seed", row["seed"]))
                           if v is not None and not pd.isna(v)))
     c1, c2, c3 = st.columns(3)
+    if isinstance(row["varied"], str):
+        st.caption(f"Grid {row['grid']} over preset {row['preset']}: {row['varied'] or 'the base (nothing varied)'}")
     for col, title, field in ((c1, "Config", "config_json"), (c2, "Capture spec", "capture_spec_json"),
                               (c3, "Package versions", "package_versions_json")):
         with col:

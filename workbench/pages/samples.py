@@ -11,8 +11,8 @@ import os
 import streamlit as st
 
 from workbench.charts import attention as attention_charts
-from workbench.charts.maps import (default_part, overlay_maps, overlay_panel, png_size, shared_zmax, token_choices,
-                                   token_label)
+from workbench.charts.maps import (chosen_word, default_part, overlay_maps, overlay_panel, png_size, prompt_words,
+                                   shared_zmax, token_choices, token_label, word_choice)
 from workbench.data import export, queries
 
 st.title("Samples")
@@ -109,6 +109,7 @@ with tab_variants:
     variants = variants[variants["run_id"].isin(shown_ids)]
     shown = queries.run_labels(list(variants["run_id"]), all_runs)
     catalog = queries.query("map_catalog", run_ids=sorted(set(variants["run_id"])))
+    words = queries.query("map_words", run_ids=sorted(set(variants["run_id"])))
 
     amaps, caption, threshold, opacity, zmax = {}, "", 0.0, 0.5, None
     if catalog.empty:
@@ -144,14 +145,23 @@ with tab_variants:
             default_branch = "text_id" if "text_id" in branches else branches[0]
             queries.keep_valid("ov_branch", branches)
             branch = k2.selectbox("Branch", branches, index=branches.index(default_branch), key="ov_branch")
-            tokens = token_choices(sub["token"].unique())
+            word_rows = words[words["site"].isin(chosen_sites) & (words["step"] == step)
+                              & (words["branch"] == branch)]
+            tokens = token_choices(sub["token"].unique()) + [word_choice(w) for w in prompt_words(word_rows["word"],
+                                                                                                  unit[1])]
             queries.keep_valid("ov_token", tokens)
-            token = k3.selectbox("ID token", tokens, key="ov_token", format_func=token_label,
+            token = k3.selectbox("ID token or prompt word", tokens, key="ov_token", format_func=token_label,
                                  help="Default: ID tokens 1-3 summed, the tokens that attend to the face "
-                                      "(token 0 attends to the background).")
-            stages = [s for s in ("pre", "post") if s in set(sub["stage"])]
-            stage = k3.radio("Stage", ["pre", "post"], index=1 if "post" in stages else 0,
-                             key="ov_stage", horizontal=True)
+                                      "(token 0 attends to the background). Prompt words (runs captured with "
+                                      "--words): the text attention of the same block, stage pre.")
+            word = chosen_word(token)
+            if word is None:
+                stages = [s for s in ("pre", "post") if s in set(sub["stage"])]
+                stage = k3.radio("Stage", ["pre", "post"], index=1 if "post" in stages else 0,
+                                 key="ov_stage", horizontal=True)
+            else:  # the text attention has no AM: word maps are stored pre only
+                stages, stage = ["pre"], "pre"
+                k3.caption("Stage: pre (word maps are the text attention before any AM).")
             opacity = k4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="ov_opacity")
             threshold = k4.slider("Threshold (fraction of max)", 0.0, 1.0, 0.0, 0.05, key="ov_threshold")
             scale_mode = k4.radio("Colour scale", [SCALE_SHARED, SCALE_PANEL], key="ov_scale")
@@ -160,9 +170,12 @@ with tab_variants:
         else:
             rows = queries.query("maps_on_screen", freshness="static", run_ids=list(variants["run_id"]),
                                  sample_keys=sorted(set(variants["sample_key"])), sites=chosen_sites,
-                                 step=int(step), branch=branch, tokens=[int(t) for t in token], stage=stage)
+                                 step=int(step), branch=branch, word=word,
+                                 tokens=[-1] if word is not None else [int(t) for t in token], stage=stage)
             amaps = overlay_maps(rows)
-            if not amaps:
+            if not amaps and word is not None:
+                st.info(f'No map of the word "{word}" for this selection (or only its summaries were stored).')
+            elif not amaps:
                 st.info("Only summaries were stored for these maps (encoding 'none'): capture with "
                         "keep_maps=True to see the overlay.")
             zmax = shared_zmax(amaps) if scale_mode == SCALE_SHARED else None

@@ -14,15 +14,19 @@
 --     a cell counts when ((cx - ex) / a)^2 + ((cy - ey) / b)^2 <= 1 (null when a or b is 0);
 --   * threshold cells: value >= thr * max(values)  (null when max <= 0).
 -- Columns: the map key columns, n_cells, n_box_cells, n_ellipse_cells, n_thr_cells,
---   mass_in_box = sum(values on box cells) / sum(values), mass_in_ellipse (same on ellipse
---   cells; both null when a value is < 0 or the sum is 0), iou_box = |thr & box| / |thr | box|,
---   iou_ellipse (same with the ellipse), iou_threshold = thr.
+--   mass_in_box = sum(max(v, 0) on box cells) / sum(max(v, 0)): the share of the map's positive
+--   part on the face (attention weights are >= 0; only AdaIN-blended 'post' maps of AM2 have
+--   negative values, and a 'u8' map decodes to exactly this positive part: store/VIEWS.md,
+--   "Maps with negative values"), mass_in_ellipse (same on ellipse cells); both null only when
+--   no value is > 0.  iou_box = |thr & box| / |thr | box|, iou_ellipse (same with the ellipse),
+--   iou_threshold = thr, has_negative = the map has a value < 0 (counted, not excluded).
 create or replace macro map_face_mass_at(thr) as table
 with map_rows as (
     select
         run_id, sample_key, site, step, timestep, branch, stream, word, token, head, head_reduction, stage,
         height as map_height, width as map_width, values,
-        list_min(values) as v_min, list_max(values) as v_max, list_sum(values) as v_sum
+        list_min(values) as v_min, list_max(values) as v_max,
+        list_sum(list_transform(values, lambda v: greatest(v, 0)::double)) as v_sum
     from map_values
     where values is not null
 ),
@@ -74,8 +78,8 @@ per_map as (
         len(list_filter(in_thr, lambda b: b)) as n_thr_cells,
         len(list_filter(range(len(values)), lambda k: in_thr[k + 1] and in_box[k + 1])) as n_thr_box_cells,
         len(list_filter(range(len(values)), lambda k: in_thr[k + 1] and in_ellipse[k + 1])) as n_thr_ellipse_cells,
-        list_sum(list_transform(values, lambda v, i: case when in_box[i] then v else 0 end)) as box_sum,
-        list_sum(list_transform(values, lambda v, i: case when in_ellipse[i] then v else 0 end)) as ellipse_sum,
+        list_sum(list_transform(values, lambda v, i: case when in_box[i] then greatest(v, 0)::double else 0 end)) as box_sum,
+        list_sum(list_transform(values, lambda v, i: case when in_ellipse[i] then greatest(v, 0)::double else 0 end)) as ellipse_sum,
         ea is not null and eb is not null as has_ellipse
     from cells
 ),
@@ -87,14 +91,15 @@ final as (
         n_cells, n_box_cells,
         case when has_ellipse then n_ellipse_cells end as n_ellipse_cells,
         n_thr_cells,
-        case when v_min >= 0 and v_sum > 0 then box_sum / v_sum end as mass_in_box,
-        case when v_min >= 0 and v_sum > 0 and has_ellipse then ellipse_sum / v_sum end as mass_in_ellipse,
+        case when v_sum > 0 then box_sum / v_sum end as mass_in_box,
+        case when v_sum > 0 and has_ellipse then ellipse_sum / v_sum end as mass_in_ellipse,
         case when v_max > 0 and n_thr_cells + n_box_cells - n_thr_box_cells > 0
              then n_thr_box_cells / (n_thr_cells + n_box_cells - n_thr_box_cells) end as iou_box,
         case when v_max > 0 and has_ellipse and n_thr_cells + n_ellipse_cells - n_thr_ellipse_cells > 0
              then n_thr_ellipse_cells / (n_thr_cells + n_ellipse_cells - n_thr_ellipse_cells) end
             as iou_ellipse,
-        thr::double as iou_threshold
+        thr::double as iou_threshold,
+        v_min < 0 as has_negative
     from per_map
 )
 

@@ -74,7 +74,7 @@ create table raw.maps (
     mean           double,                 -- mean value
     std            double,                 -- population standard deviation (ddof = 0)
     max            double,                 -- maximum value
-    entropy        double,                 -- -sum p ln p (nats) of p = map / sum(map); null if any value < 0 or sum = 0
+    entropy        double,                 -- -sum p ln p (nats) of p = max(map, 0) / sum(max(map, 0)); null if no value > 0 (0003)
     q50            double,                 -- quantiles, linear interpolation (numpy default)
     q90            double,                 -- 90th percentile
     q99            double,                 -- 99th percentile
@@ -171,3 +171,12 @@ create table raw.face_mass (
 );
 create unique index face_mass_key on raw.face_mass
     (run_id, sample_key, site, step, branch, stream, coalesce(word, ''), token, head, stage);
+
+-- The columns migration 0003 added to the two summary tables, re-added at the end as 0003 did
+-- (after schema_version), so that the typed tables keep the column order of the files written
+-- by the writers of 0003 and 0004 (definitions: 0003_summary_counts.sql).
+alter table raw.map_stats add column n_negative bigint;
+alter table raw.map_stats add column n_zero_sum bigint;
+alter table raw.map_stats add column n_no_data bigint;
+alter table raw.map_stats add column n_no_face bigint;
+alter table raw.face_mass add column has_negative boolean;

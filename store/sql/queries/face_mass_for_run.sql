@@ -10,4 +10,4 @@ with rows_of_run as (
 
 select *
 from rows_of_run
-order by sample_key, site, step, branch, token, head, stage;
+order by sample_key, site, step, branch, stream, word, token, head, stage;

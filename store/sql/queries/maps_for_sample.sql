@@ -3,4 +3,4 @@
 select *
 from map_values
 where run_id = $run_id and sample_key = $sample_key
-order by site, step, branch, token, head, stage;
+order by site, step, branch, stream, word, token, head, stage;

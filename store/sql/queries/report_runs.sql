@@ -1,5 +1,6 @@
 -- report_runs: the chosen runs with their grouping keys (checkpoint, lora_scale, ip_scale,
--- preset) and committed sample counts per prompt category, for `fastface report`.
+-- preset) and committed sample counts per prompt category, for `fastface report`; varied: a grid
+-- cell's coordinates ('path=value, ...'; '' for a grid's base; null: no grid cell; view grid_cells).
 -- params: $runs (comma-separated run ids; '' = every run)
 with committed as (
     select
@@ -15,6 +16,11 @@ with committed as (
     group by run_id
 ),
 
+cells as (
+    select distinct run_id, label as varied
+    from grid_cells
+),
+
 final as (
     select
         r.run_id, r.name, r.preset, r.checkpoint, r.ip_scale, r.lora_scale, r.seed, r.created_at,
@@ -25,9 +31,11 @@ final as (
         coalesce(c.n_ok_realistic, 0) as n_ok_realistic,
         coalesce(c.n_ok_stylistic, 0) as n_ok_stylistic,
         coalesce(c.n_failed_realistic, 0) as n_failed_realistic,
-        coalesce(c.n_failed_stylistic, 0) as n_failed_stylistic
+        coalesce(c.n_failed_stylistic, 0) as n_failed_stylistic,
+        g.varied
     from runs as r
     left join committed as c on c.run_id = r.run_id
+    left join cells as g on g.run_id = r.run_id
     where $runs = '' or list_contains(string_split($runs, ','), r.run_id)
 )
 

@@ -28,6 +28,8 @@ summed as (
         sum(sum_mass_in_ellipse) as sum_mass_in_ellipse, sum(n_mass_in_ellipse)::bigint as n_mass_in_ellipse,
         sum(sum_iou_box) as sum_iou_box, sum(n_iou_box)::bigint as n_iou_box,
         sum(sum_iou_ellipse) as sum_iou_ellipse, sum(n_iou_ellipse)::bigint as n_iou_ellipse,
+        sum(n_negative)::bigint as n_negative, sum(n_zero_sum)::bigint as n_zero_sum,
+        sum(n_no_data)::bigint as n_no_data, sum(n_no_face)::bigint as n_no_face,
         max(schema_version) as schema_version
     from source
     group by run_id, site, step, branch, coalesce(stream, 'id'), word, token, head, head_reduction, stage, height, width

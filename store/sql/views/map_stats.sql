@@ -11,6 +11,17 @@
 --   n_face_maps         maps with a map_face_mass row (ok sample, generated face detected,
 --                       map with data); sum/n/avg of mass_in_box, mass_in_ellipse, iou_box,
 --                       iou_ellipse over them (threshold 0.5)
+-- What the averages leave out, and why (migration 0003; null for summary files written before:
+-- `fastface store backfill`):
+--   n_negative          maps with a value < 0 (AdaIN 'post' maps): NOT left out, their entropy
+--                       and face mass are those of the positive part max(v, 0)
+--   n_zero_sum          maps with no value > 0: entropy and face mass undefined
+--   n_no_data           maps without stored values (encoding 'none'): no face mass
+--   n_no_face           maps with values of a sample without a detected generated face
+--   n_entropy_excluded  n_maps - n_entropy (= n_zero_sum, plus signed maps of a store written
+--                       before 0003 whose values were not stored, so backfill cannot recompute)
+--   n_face_mass_excluded  n_maps - n_mass_in_box (= n_no_data + n_no_face + the face maps
+--                       with no value > 0)
 -- Stores written before these tables existed: `fastface store backfill --store STORE`.
 create or replace view map_stats as
 with source as (
@@ -34,7 +45,9 @@ summed as (
         sum(sum_mass_in_box) as sum_mass_in_box, sum(n_mass_in_box)::bigint as n_mass_in_box,
         sum(sum_mass_in_ellipse) as sum_mass_in_ellipse, sum(n_mass_in_ellipse)::bigint as n_mass_in_ellipse,
         sum(sum_iou_box) as sum_iou_box, sum(n_iou_box)::bigint as n_iou_box,
-        sum(sum_iou_ellipse) as sum_iou_ellipse, sum(n_iou_ellipse)::bigint as n_iou_ellipse
+        sum(sum_iou_ellipse) as sum_iou_ellipse, sum(n_iou_ellipse)::bigint as n_iou_ellipse,
+        sum(n_negative)::bigint as n_negative, sum(n_zero_sum)::bigint as n_zero_sum,
+        sum(n_no_data)::bigint as n_no_data, sum(n_no_face)::bigint as n_no_face
     from source
     group by run_id, site, step, branch, stream, word, token, head, head_reduction, stage, height, width
 ),
@@ -55,7 +68,9 @@ final as (
         sum_mass_in_box / nullif(n_mass_in_box, 0) as avg_mass_in_box,
         sum_mass_in_ellipse / nullif(n_mass_in_ellipse, 0) as avg_mass_in_ellipse,
         sum_iou_box / nullif(n_iou_box, 0) as avg_iou_box,
-        sum_iou_ellipse / nullif(n_iou_ellipse, 0) as avg_iou_ellipse
+        sum_iou_ellipse / nullif(n_iou_ellipse, 0) as avg_iou_ellipse,
+        n_maps - n_entropy as n_entropy_excluded,
+        n_maps - n_mass_in_box as n_face_mass_excluded
     from summed
 )
 

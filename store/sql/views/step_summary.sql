@@ -3,12 +3,13 @@
 -- site name prefix (down_blocks / mid_block / up_blocks) when the site is not in sites.
 -- ID maps only (stream 'id'; word maps: map_stats where stream = 'text').
 -- Columns: run_id, step, part, stage, avg_timestep, n_maps, n_samples, n_sites, avg_mean,
--- avg_std, avg_max, avg_entropy.
+-- avg_std, avg_max, avg_entropy, and what avg_entropy covers (as in site_summary): n_entropy,
+-- n_negative (counted, on the positive part), n_zero_sum (left out), n_entropy_excluded.
 create or replace view step_summary as
 with source as (
     select
         maps.run_id, maps.sample_key, maps.site, maps.step, maps.timestep, maps.stage,
-        maps.mean, maps.std, maps.max, maps.entropy,
+        maps.min, maps.mean, maps.std, maps.max, maps.entropy,
         coalesce(
             sites.part,
             case split_part(maps.site, '.', 1)
@@ -30,7 +31,11 @@ final as (
         avg(mean) as avg_mean,
         avg(std) as avg_std,
         avg(max) as avg_max,
-        avg(entropy) as avg_entropy
+        avg(entropy) as avg_entropy,
+        count(entropy) as n_entropy,
+        count(*) filter (where min < 0) as n_negative,
+        count(*) filter (where max <= 0) as n_zero_sum,
+        count(*) - count(entropy) as n_entropy_excluded
     from source
     group by all
 )

@@ -10,7 +10,7 @@ select run_id, n_evaluated, ffc, ffc_rate, mean_similarity from face_summary ord
 select run_id, step, part, stage, avg_entropy, avg_max from step_summary order by run_id, part, stage, step;
 -- name: Sites with the most face-region attention mass
 select run_id, site, stage, avg(mass_in_box) as mass_in_box, count(*) as n_maps
-from map_face_mass group by all order by mass_in_box desc limit 20;
+from map_face_mass where stream = 'id' group by all order by mass_in_box desc limit 20;
 -- name: Metrics per run
 select run_id, name, model, avg(value) as mean, count(*) as n from metrics group by all order by all;
 -- name: Decoded values of one map

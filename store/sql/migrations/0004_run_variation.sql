@@ -1,0 +1,11 @@
+-- 0004_run_variation: what a run varied from its base preset (parameter grids, `fastface capture
+-- --vary`, and the Studio's kept edits; issue 26).
+--
+-- variation_json: canonical JSON {"base": preset, "grid": grid id, "coords": {path: value}} of a
+-- run that is one cell of a parameter grid (paths: fastface.method.paths, e.g.
+-- "am.am1.scale_up", "guidance.beta[3]"; values as the config holds them: numbers, text, lists);
+-- null for a run that varied nothing (a plain preset run).  `coords` may be {} (the grid's base,
+-- the preset unchanged).  Run files written before this migration have no such column: the
+-- runs view reads them with union_by_name, so their variation_json is null.
+-- Views: grid_cells (one row per run x coordinate), run_params (every run's parameters).
+alter table raw.runs add column variation_json varchar;

@@ -1,0 +1,117 @@
+"""Generate's results: base and edited image side by side with their attention overlays (one
+shared colour scale) and the difference, the pre/post value histograms (Fig. 6), and face
+detection, face size and ID similarity of both."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fastface.studio.maps import DEFAULT_TOKENS
+from workbench.charts import attention as attention_charts
+from workbench.charts import studio as studio_charts
+from workbench.charts.maps import png_size
+from workbench.data import export
+
+PART_MEAN = "mean of a part"
+
+
+def overlay_controls(maps, key: str = "studio_ov") -> dict:
+    """Where the overlay looks: part or site, step, ID tokens, stage, opacity."""
+    c1, c2, c3, c4 = st.columns([1.4, 1, 1.3, 1])
+    scope = c1.radio("Overlay of", [PART_MEAN, "one site"], key=f"{key}_scope", horizontal=True)
+    sel: dict = {}
+    if scope == PART_MEAN:
+        parts = maps.parts
+        sel["part"] = c1.selectbox("Part", parts, index=parts.index("up") if "up" in parts else 0, key=f"{key}_part")
+    else:
+        sites = sorted(maps.sites, key=attention_charts.short_site)
+        sel["site"] = c1.selectbox("Site", sites, key=f"{key}_site", format_func=attention_charts.short_site)
+    steps = maps.steps
+    sel["step"] = (c2.select_slider("Step", steps, value=steps[-1], key=f"{key}_step") if len(steps) > 1
+                   else steps[0])
+    tokens = maps.tokens
+    sel["tokens"] = tuple(c3.multiselect("ID tokens (summed)", tokens, default=[t for t in DEFAULT_TOKENS if t in tokens],
+                                         key=f"{key}_tokens") or tokens)
+    stages = maps.stages
+    sel["stage"] = c4.radio("Stage", stages, index=len(stages) - 1, key=f"{key}_stage", horizontal=True)
+    sel["opacity"] = c4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
+    return sel
+
+
+def where_text(sel: dict) -> str:
+    where = f"{sel['part']} (mean of its sites)" if sel.get("part") else attention_charts.short_site(sel["site"])
+    toks = "+".join(str(t) for t in sel["tokens"])
+    return f"{where} · step {sel['step']} · ID tokens {toks} · {sel['stage']}"
+
+
+def face_table(outcomes: dict) -> pd.DataFrame:
+    rows = []
+    for label, o in outcomes.items():
+        rows.append({"image": label, "face detected": {True: "yes", False: "no", None: "not run"}[o.detected],
+                     "face size": o.face_size, "ID similarity": o.id_sim, "seconds": round(o.seconds, 2),
+                     "status": "ok" if o.ok else f"failed: {o.error}"})
+    return pd.DataFrame(rows)
+
+
+def show_results(result: dict) -> None:
+    """``result``: base and edited Outcomes, the edits' coordinates, subject and base preset name."""
+    base, edited = result["base"], result["edited"]
+    for label, o in (("base", base), ("edited", edited)):
+        if not o.ok:
+            st.error(f"The {label} image failed: {o.error}")
+            return
+    coords = result["coords"]
+    edits = ", ".join(f"{k}={studio_charts_text(v)}" for k, v in coords.items()) or "no edit (the preset itself)"
+    st.caption(f"{result['subject'].identity} · “{result['subject'].prompt}” · seed {result['subject'].seed} · "
+               f"base **{result['preset']}** · edited: {edits}")
+    sel = overlay_controls(edited.maps)
+    amaps = {k: o.maps.map(step=sel["step"], stage=sel["stage"], tokens=sel["tokens"], part=sel.get("part"),
+                           site=sel.get("site")) for k, o in (("base", base), ("edited", edited))}
+    zmax = studio_charts.shared_zmax(*amaps.values())
+    st.caption(f"Attention: {where_text(sel)} · one colour scale (0 to {zmax:.3g})" if zmax is not None
+               else f"No maps for {where_text(sel)}.")
+    size = png_size(base.png) or (64, 64)
+    cols = st.columns(3)
+    prov = {"query": "studio:generate", "params": {"coords": {k: studio_charts_text(v) for k, v in coords.items()},
+                                                   "preset": result["preset"], **sel},
+            "configs": {"base": base.config.to_dict(), "edited": edited.config.to_dict()}}
+    for col, (label, o) in zip(cols, (("base", base), ("edited", edited))):
+        with col:
+            st.markdown(f"**{label}** · {result['preset']}" + ("" if label == "base" else " + edits"))
+            fig = attention_charts.attention_overlay(o.png, amaps[label], opacity=sel["opacity"], box=o.box,
+                                                     image_size=size, height=380, zmax=zmax)
+            export.show(fig, key=f"studio_overlay_{label}", page="Studio", provenance=prov, theme=None)
+    with cols[2]:
+        st.markdown("**difference** · edited − base")
+        diff = studio_charts.difference(amaps["edited"], amaps["base"])
+        export.show(studio_charts.difference_map(diff, size, height=380), key="studio_diff", page="Studio",
+                    provenance=prov, theme=None)
+    st.dataframe(face_table({"base": base, "edited": edited}), hide_index=True, width="stretch",
+                 column_config={"face size": st.column_config.NumberColumn(format="%.3f", help="face box area / image area"),
+                                "ID similarity": st.column_config.NumberColumn(
+                                    format="%.3f", help="cosine of the generated and the reference face embedding")})
+    with st.container(border=True):
+        h1, h2 = st.columns([3, 1])
+        scope = h2.radio("Histogram over", ["the overlay's selection", "every map"], key="studio_hist_scope")
+        log_y = h2.toggle("Log scale", value=True, key="studio_hist_log")
+        hists, counts = {}, []
+        for label, o in (("base", base), ("edited", edited)):
+            for stage in o.maps.stages:
+                if scope == "every map":
+                    h, n = o.maps.histogram(stage=stage)
+                else:
+                    h, n = o.maps.histogram(stage=stage, tokens=sel["tokens"], part=sel.get("part"),
+                                            site=sel.get("site"), steps=[sel["step"]])
+                hists[(label, stage)] = h
+                counts.append(f"{label} {stage}: {n}")
+        fig = studio_charts.value_histograms(hists, log_y=log_y)
+        with h1:
+            export.show(fig, key="studio_hist", page="Studio", provenance=prov, theme=None)
+        h2.caption("Maps summed: " + ", ".join(counts))
+
+
+def studio_charts_text(v) -> str:
+    from fastface.studio.edits import text_of
+
+    return text_of(v)
