@@ -9,6 +9,7 @@ name (never by the order in which runs happen to be listed).
 from __future__ import annotations
 
 import hashlib
+import re
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -134,6 +135,180 @@ def _template() -> go.layout.Template:
 
 
 pio.templates[TEMPLATE_NAME] = _template()
+
+
+# ---------------------------------------------------------------- print (paper) layout
+#: journal column widths: single column ~3.5 in, double column ~7.2 in (89 / 183 mm)
+COLUMN_MM = {"single": 89.0, "double": 183.0}
+CSS_DPI = 96           # plotly/kaleido sizes are CSS pixels: 96 per inch (72 pt)
+PRINT_DPI = 300        # default PNG resolution of an export
+PRINT_FONT_PT = 8      # body text (axis titles, ticks) in print
+PRINT_TITLE_PT = 9
+PRINT_LEGEND_PT = 7.5
+LEGEND_PLACES = ("below", "inside")
+PRINT_PAD = 8          # px of white around everything (the title never touches the edge)
+LEGEND_ROW_EM = 2.0   # height of a legend row in em of the legend font (symbol and gap)
+CHAR_EM = 0.62         # mean width of a character of FONT_FAMILY in em (to wrap titles to a width)
+
+
+def pt_px(pt: float) -> float:
+    """A font size in points as CSS pixels (what plotly's font sizes are)."""
+    return pt * CSS_DPI / 72.0
+
+
+def column_px(column: str) -> int:
+    """Width in CSS pixels of a figure that fills a journal column ('single' or 'double')."""
+    if column not in COLUMN_MM:
+        raise ValueError(f"column must be one of {tuple(COLUMN_MM)}, not {column!r}")
+    return int(round(COLUMN_MM[column] / 25.4 * CSS_DPI))
+
+
+def png_scale(dpi: float) -> float:
+    """kaleido's scale that writes a PNG at ``dpi`` (pixels per printed inch)."""
+    return float(dpi) / CSS_DPI
+
+
+def _legend_entries(fig: go.Figure) -> list[str]:
+    seen, out = set(), []
+    for t in fig.data:
+        if t.showlegend is False or not t.name:
+            continue
+        key = t.legendgroup or t.name
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(str(t.name))
+    return out
+
+
+def shows_legend(fig: go.Figure) -> bool:
+    if fig.layout.showlegend is False:
+        return False
+    n = len(_legend_entries(fig))
+    return n > 1 or (n == 1 and fig.layout.showlegend is True)
+
+
+def legend_rows(fig: go.Figure, width_px: float) -> int:
+    """Rows of a horizontal legend of ``fig`` in ``width_px`` (estimated from the labels' lengths:
+    CHAR_EM per character plus 40 px for the symbol and the gap)."""
+    entries = _legend_entries(fig)
+    if not entries:
+        return 0
+    em = pt_px(PRINT_LEGEND_PT)
+    rows, used = 1, 0.0
+    for name in entries:
+        w = CHAR_EM * em * len(name) + 40
+        if used and used + w > width_px - 2 * PRINT_PAD:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def category_rows(fig: go.Figure) -> int:
+    """Number of categories on a categorical y axis (per-run charts: one row per run), else 0."""
+    if fig.layout.yaxis.type != "category":
+        return 0
+    cats = set()
+    for t in fig.data:
+        y = getattr(t, "y", None)
+        if y is not None:
+            cats.update(str(v) for v in y)
+    return len(cats)
+
+
+_RUN_ID_PART = re.compile(r" \([^()\s]+\)")
+
+
+def short_run_names(fig: go.Figure) -> None:
+    """Legend names without the '(run_id)' of run_label when the names stay as distinct as
+    before (a run id takes half a printed column)."""
+    names = [t.name for t in fig.data if t.name]
+    short = {n: _RUN_ID_PART.sub("", n) for n in names}
+    if len(set(short.values())) == len(set(names)):
+        for t in fig.data:
+            if t.name:
+                t.name = short[t.name]
+
+
+def short_run_ticks(fig: go.Figure) -> None:
+    """On a per-run axis (two-line 'preset λ=..<br>run_id' categories, run_tick), show only the
+    first line when it alone tells the runs apart (a run id takes half a printed column)."""
+    if fig.layout.yaxis.type != "category":
+        return
+    cats = list(dict.fromkeys(str(v) for t in fig.data if getattr(t, "y", None) is not None for v in t.y))
+    heads = [c.split("<br>")[0] for c in cats]
+    if cats and any("<br>" in c for c in cats) and len(set(heads)) == len(heads):
+        fig.update_yaxes(tickmode="array", tickvals=cats, ticktext=heads)
+
+
+def _top_annotation_px(fig: go.Figure, body: float) -> float:
+    """Room for annotations above the plot (facet titles) between the title and the plot."""
+    top = [a for a in fig.layout.annotations or () if (a.yref or "paper") == "paper" and (a.y or 0) >= 1]
+    return 1.6 * body if top else 0.0
+
+
+def paper_height(fig: go.Figure, width_px: int, legend: str = "below") -> int:
+    """Export height for a column width: a 4:3 (single) or ~2:1 (double) plot area, at least one
+    two-line row per run on a per-run chart, plus the legend's rows when it sits below."""
+    body = pt_px(PRINT_FONT_PT)
+    h = width_px * (0.75 if width_px < 500 else 0.5)
+    rows = category_rows(fig)
+    if rows:
+        h = max(h, 90 + rows * 2.6 * body)
+    if legend == "below" and shows_legend(fig):
+        h += legend_rows(fig, width_px) * LEGEND_ROW_EM * pt_px(PRINT_LEGEND_PT) + 16
+    return int(round(h))
+
+
+def paper(fig: go.Figure, width_px: int, height_px: int | None = None, legend: str = "below") -> go.Figure:
+    """Lay fig out for print, in place: fonts in points for a figure printed at ``width_px`` CSS
+    pixels (PRINT_*_PT), the title wrapped to the width and aligned with the plot (never at the
+    paper's edge), PRINT_PAD of white on every side, and the legend below the plot (horizontal,
+    rows as needed; its height is added to the figure's) or inside the plot's top right corner
+    (``legend='inside'``): never a column beside the plot that takes half the width."""
+    if legend not in LEGEND_PLACES:
+        raise ValueError(f"legend must be one of {LEGEND_PLACES}, not {legend!r}")
+    apply(fig)
+    short_run_ticks(fig)
+    short_run_names(fig)
+    body, title_px, legend_px = pt_px(PRINT_FONT_PT), pt_px(PRINT_TITLE_PT), pt_px(PRINT_LEGEND_PT)
+    fig.update_layout(width=int(width_px), height=int(height_px or paper_height(fig, width_px, legend)),
+                      font=dict(size=body),
+                      margin=dict(l=PRINT_PAD, r=PRINT_PAD + 4, t=PRINT_PAD, b=PRINT_PAD, autoexpand=True))
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else None
+    if title:
+        room = width_px - 2 * PRINT_PAD - 4
+        flat = str(title).replace("<br>", " ")
+        fig.update_layout(title=dict(text=wrap(flat, max(16, int(room / (CHAR_EM * title_px)))),
+                                     font=dict(size=title_px), x=0, xref="container", xanchor="left",
+                                     y=1, yref="container", yanchor="top",
+                                     pad=dict(t=PRINT_PAD, l=PRINT_PAD, b=6 + _top_annotation_px(fig, body)),
+                                     automargin=True))
+        sub = fig.layout.title.subtitle.text if fig.layout.title.subtitle else None
+        if sub:
+            sub_px = body * 0.92
+            fig.update_layout(title=dict(subtitle=dict(
+                text=wrap(str(sub).replace("<br>", " "), max(16, int(room / (CHAR_EM * sub_px)))),
+                font=dict(size=sub_px, color="#444444"))))
+    fig.update_xaxes(tickfont=dict(size=body * 0.92), title=dict(font=dict(size=body), standoff=4), automargin=True)
+    fig.update_yaxes(tickfont=dict(size=body * 0.92), title=dict(font=dict(size=body), standoff=4), automargin=True)
+    fig.update_annotations(font_size=body)  # facet titles
+    for t in fig.data:  # bar labels and other text marks
+        if getattr(t, "text", None) is not None and hasattr(t, "textfont"):
+            t.textfont.size = body * 0.92
+    if shows_legend(fig):
+        if legend == "below":
+            fig.update_layout(legend=dict(orientation="h", x=0, xref="paper", xanchor="left", y=0,
+                                          yref="container", yanchor="bottom", font=dict(size=legend_px),
+                                          itemwidth=30, tracegroupgap=0, bgcolor="rgba(255,255,255,0)",
+                                          title=dict(text="")))
+        else:
+            fig.update_layout(legend=dict(orientation="v", x=0.99, xref="paper", xanchor="right", y=0.99,
+                                          yref="paper", yanchor="top", font=dict(size=legend_px),
+                                          bgcolor="rgba(255,255,255,0.85)", bordercolor="#BBBBBB", borderwidth=0.5,
+                                          title=dict(text="")))
+    fig.update_coloraxes(colorbar=dict(thickness=8, tickfont=dict(size=body * 0.9)))
+    return fig
 
 
 def apply(fig: go.Figure, title: str | None = None) -> go.Figure:
