@@ -278,6 +278,8 @@ def begin_runs(writer, spec: SweepSpec, dataset: Dataset, plans: list[RunPlan],
         ))
         done = writer.done_sample_keys(plan.run_id)
         todo[plan.run_id] = [s for s in plan.samples[worker[0]::worker[1]] if s[4] not in done]
+        if todo[plan.run_id]:  # the planned count is known from the start (the pages' "N of M")
+            writer.set_status(plan.run_id, "running", n_done=len(done), n_total=len(plan.samples))
     return todo
 
 
@@ -303,6 +305,11 @@ def pipe_site_records(pipe) -> list:
     return [s.site_record(lat) for s in sites_of(pipe.pipe.unet)]
 
 
+def _on_cpu(pipe) -> bool:
+    device = getattr(pipe, "device", None)
+    return getattr(device, "type", str(device)) == "cpu"
+
+
 def run_sweep(
     spec: SweepSpec,
     dataset: Dataset,
@@ -321,6 +328,7 @@ def run_sweep(
     """
     from tqdm import tqdm
 
+    from fastface.sweeps.cpu_threads import ThreadPolicy
     from probes.capture import capture
     from store.writer import StoreWriter
 
@@ -338,6 +346,7 @@ def run_sweep(
               "errors": Counter()}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
     finished: set[str] = set()
+    threads = None
     try:
         for checkpoint in spec.checkpoints:
             runs = [p for p in plans if p.checkpoint == checkpoint and todo[p.run_id]]
@@ -345,11 +354,15 @@ def run_sweep(
                 continue
             pipe = loaded.pop(checkpoint, None) or load(checkpoint)
             runner = SampleRunner(pipe, spec)
+            if threads is None and _on_cpu(pipe):
+                threads = ThreadPolicy()
             site_records = None
             for plan in runs:
                 n_failed = 0
                 with capture(pipe, spec.capture_spec()) as probe:
                     for item in todo[plan.run_id]:
+                        if threads is not None:
+                            threads.update()  # the cores other processes leave free (cpu_threads)
                         sample, maps, faces, metrics = runner.run_sample(probe, plan, item)
                         if site_records is None and maps:
                             site_records = pipe_site_records(pipe)
