@@ -148,6 +148,7 @@ PRINT_LEGEND_PT = 7.5
 LEGEND_PLACES = ("below", "inside")
 PRINT_PAD = 8          # px of white around everything (the title never touches the edge)
 LEGEND_ROW_EM = 2.0   # height of a legend row in em of the legend font (symbol and gap)
+TITLE_LINE_EM = 1.35   # height of a line of the title in em of the title font
 CHAR_EM = 0.62         # mean width of a character of FONT_FAMILY in em (to wrap titles to a width)
 
 
@@ -169,16 +170,9 @@ def png_scale(dpi: float) -> float:
 
 
 def _legend_entries(fig: go.Figure) -> list[str]:
-    seen, out = set(), []
-    for t in fig.data:
-        if t.showlegend is False or not t.name:
-            continue
-        key = t.legendgroup or t.name
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(str(t.name))
-    return out
+    """Names of the legend's entries: one per trace not hidden from it (a legend group lists each
+    of its traces)."""
+    return [str(t.name) for t in fig.data if t.showlegend is not False and t.name]
 
 
 def shows_legend(fig: go.Figure) -> bool:
@@ -188,20 +182,24 @@ def shows_legend(fig: go.Figure) -> bool:
     return n > 1 or (n == 1 and fig.layout.showlegend is True)
 
 
+LEGEND_SYMBOL_PX = 44  # a legend entry's symbol and gaps, beside its text
+
+
+def legend_entry_px(fig: go.Figure) -> float:
+    """Text width of the widest legend label in print (CHAR_EM per character): every entry of
+    a legend below the plot gets this width, so entries line up in columns."""
+    entries = _legend_entries(fig)
+    return max((CHAR_EM * pt_px(PRINT_LEGEND_PT) * len(n) for n in entries), default=0.0)
+
+
 def legend_rows(fig: go.Figure, width_px: float) -> int:
-    """Rows of a horizontal legend of ``fig`` in ``width_px`` (estimated from the labels' lengths:
-    CHAR_EM per character plus 40 px for the symbol and the gap)."""
+    """Rows of the horizontal legend of ``fig`` in ``width_px``: as many columns of
+    legend_entry_px + LEGEND_SYMBOL_PX as fit in the width (at least one)."""
     entries = _legend_entries(fig)
     if not entries:
         return 0
-    em = pt_px(PRINT_LEGEND_PT)
-    rows, used = 1, 0.0
-    for name in entries:
-        w = CHAR_EM * em * len(name) + 40
-        if used and used + w > width_px - 2 * PRINT_PAD:
-            rows, used = rows + 1, 0.0
-        used += w
-    return rows
+    per_row = max(1, int((width_px - 2 * PRINT_PAD) // (legend_entry_px(fig) + LEGEND_SYMBOL_PX)))
+    return -(-len(entries) // per_row)
 
 
 def category_rows(fig: go.Figure) -> int:
@@ -256,7 +254,9 @@ def paper_height(fig: go.Figure, width_px: int, legend: str = "below") -> int:
     if rows:
         h = max(h, 90 + rows * 2.6 * body)
     if legend == "below" and shows_legend(fig):
-        h += legend_rows(fig, width_px) * LEGEND_ROW_EM * pt_px(PRINT_LEGEND_PT) + 16
+        legend_h = legend_rows(fig, width_px) * LEGEND_ROW_EM * pt_px(PRINT_LEGEND_PT) + 16
+        # plotly does not let margins take most of the figure: a tall legend gets a taller plot
+        h = max(h, 1.2 * legend_h) + legend_h
     return int(round(h))
 
 
@@ -272,25 +272,39 @@ def paper(fig: go.Figure, width_px: int, height_px: int | None = None, legend: s
     short_run_ticks(fig)
     short_run_names(fig)
     body, title_px, legend_px = pt_px(PRINT_FONT_PT), pt_px(PRINT_TITLE_PT), pt_px(PRINT_LEGEND_PT)
-    fig.update_layout(width=int(width_px), height=int(height_px or paper_height(fig, width_px, legend)),
-                      font=dict(size=body),
+    fig.update_layout(width=int(width_px), font=dict(size=body),
                       margin=dict(l=PRINT_PAD, r=PRINT_PAD + 4, t=PRINT_PAD, b=PRINT_PAD, autoexpand=True))
     title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else None
     if title:
         room = width_px - 2 * PRINT_PAD - 4
-        flat = str(title).replace("<br>", " ")
-        fig.update_layout(title=dict(text=wrap(flat, max(16, int(room / (CHAR_EM * title_px)))),
-                                     font=dict(size=title_px), x=0, xref="container", xanchor="left",
-                                     y=1, yref="container", yanchor="top",
-                                     pad=dict(t=PRINT_PAD, l=PRINT_PAD, b=6 + _top_annotation_px(fig, body)),
-                                     automargin=True))
+        text = wrap(str(title).replace("<br>", " "), max(16, int(room / (CHAR_EM * title_px))))
         sub = fig.layout.title.subtitle.text if fig.layout.title.subtitle else None
-        if sub:
+        if sub:  # one block of text above the plot (plotly puts a subtitle into a paper-anchored plot)
             sub_px = body * 0.92
-            fig.update_layout(title=dict(subtitle=dict(
-                text=wrap(str(sub).replace("<br>", " "), max(16, int(room / (CHAR_EM * sub_px)))),
-                font=dict(size=sub_px, color="#444444"))))
+            lines = wrap(str(sub).replace("<br>", " "), max(16, int(room / (CHAR_EM * sub_px)))).split("<br>")
+            text += "".join(f"<br><span style='font-size:{sub_px:.1f}px;color:#444444'>{line}</span>"
+                            for line in lines)
+        # anchored to the top of the figure, PRINT_PAD from its left and top edges (plotly sets a
+        # multi-line title up to ~0.8 em higher than its anchor, hence the extra); the top margin holds
+        # its lines and a gap above the plot (and its facet titles). Plotly's title automargin and
+        # a title anchored to the plot left titles cut at the edge or over the plot.
+        lines = text.count("<br>") + 1
+        gap = 6 + _top_annotation_px(fig, body)
+        top = PRINT_PAD + 0.8 * title_px * (lines > 1)
+        if not height_px:  # the plot keeps its proportions: the title's extra lines and the legend add height
+            height_px = paper_height(fig, width_px, legend) + int(round(1.4 * body * (lines - 1)))
+        fig.update_layout(title=dict(text=text, subtitle=dict(text=None), font=dict(size=title_px), x=0,
+                                     xref="container", xanchor="left", y=1 - top / height_px, yref="container",
+                                     yanchor="top", pad=dict(t=0, l=PRINT_PAD, b=0), automargin=False),
+                          margin=dict(t=int(round(top + lines * TITLE_LINE_EM * title_px + gap))))
+    if not height_px:
+        height_px = paper_height(fig, width_px, legend)
+    fig.update_layout(height=int(height_px))
     fig.update_xaxes(tickfont=dict(size=body * 0.92), title=dict(font=dict(size=body), standoff=4), automargin=True)
+    n_cols = sum(1 for k in fig.layout if k.startswith("xaxis"))  # x axes side by side (facets)
+    chars = max(12, int((width_px - 80) / max(n_cols, 1) / (CHAR_EM * body)))
+    fig.for_each_xaxis(lambda ax: ax.update(title_text=wrap(ax.title.text.replace("<br>", " "), chars))
+                       if ax.title and ax.title.text else None)
     fig.update_yaxes(tickfont=dict(size=body * 0.92), title=dict(font=dict(size=body), standoff=4), automargin=True)
     fig.update_annotations(font_size=body)  # facet titles
     for t in fig.data:  # bar labels and other text marks
@@ -298,9 +312,10 @@ def paper(fig: go.Figure, width_px: int, height_px: int | None = None, legend: s
             t.textfont.size = body * 0.92
     if shows_legend(fig):
         if legend == "below":
-            fig.update_layout(legend=dict(orientation="h", x=0, xref="paper", xanchor="left", y=0,
+            fig.update_layout(legend=dict(orientation="h", x=PRINT_PAD / width_px, xref="container", xanchor="left", y=0,
                                           yref="container", yanchor="bottom", font=dict(size=legend_px),
                                           itemwidth=30, tracegroupgap=0, bgcolor="rgba(255,255,255,0)",
+                                          entrywidthmode="pixels", entrywidth=legend_entry_px(fig) + 4,
                                           title=dict(text="")))
         else:
             fig.update_layout(legend=dict(orientation="v", x=0.99, xref="paper", xanchor="right", y=0.99,
