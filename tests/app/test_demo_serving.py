@@ -105,7 +105,16 @@ def test_choose_threads_leaves_the_cores_others_use(allowed, busy, want):
     assert cpu_threads.choose_threads(allowed, busy) == want
 
 
-def test_thread_policy_respects_the_environment(monkeypatch):
+@pytest.fixture
+def torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)  # other tests run with the count they started with
+
+
+def test_thread_policy_respects_the_environment(monkeypatch, torch_threads):
     monkeypatch.setenv(cpu_threads.ENV, "1")
     assert cpu_threads.ThreadPolicy(verbose=False, settle_s=0).update() == 1
     import torch

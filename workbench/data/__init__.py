@@ -7,4 +7,7 @@ DataFrames and hand them to :mod:`workbench.charts`.
 - :mod:`workbench.data.sql_console`: the SQL page's read-only sandbox.
 - :mod:`workbench.data.stats`: paired statistics (shared with ``fastface report``).
 - :mod:`workbench.data.export`: the figures registry and figure export (PNG/SVG/PDF).
+- :mod:`workbench.data.standard_figures`: the Figures page's standard set, each from its own query.
+- :mod:`workbench.data.binning`: binned means with t-intervals (ID similarity vs face size).
+- :mod:`workbench.data.progress`: the "capture in progress: N of M samples" line.
 """
