@@ -128,7 +128,8 @@ def _sweep(args, dataset):
                                actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
                                cpus_per_actor=args.ray_cpus_per_actor, compact=compact)
     else:
-        counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n), compact=compact)
+        counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n), compact=compact,
+                           adapt_threads=True)
     print(f"store {args.store}: {counts['runs']} runs, {counts['written']} samples written "
           f"({counts['failed']} failed), {counts['skipped']} already there"
           + (f"; ray: {counts['actors']} actors, {counts['actor_deaths']} died, {counts['resubmitted']} samples "

@@ -10,7 +10,8 @@ sets ``torch.set_num_threads(round(allowed - busy_others))``, at least 1 and at 
 cores (``os.sched_getaffinity``, and a cgroup CPU quota where one is set).
 
 ``FASTFACE_THREADS=N`` fixes the count; an ``OMP_NUM_THREADS`` set by the user is respected
-(nothing is changed).  Only a capture on the CPU is adapted (a GPU does the work elsewhere).
+(nothing is changed).  Only the CLI's captures on the CPU adapt (``run_sweep(adapt_threads=True)``;
+a GPU does the work elsewhere, and library callers keep their own setting).
 """
 
 from __future__ import annotations

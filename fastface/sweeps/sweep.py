@@ -319,12 +319,16 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     worker: tuple[int, int] = (0, 1),
     compact: bool = True,
+    adapt_threads: bool = False,
 ) -> dict:
     """Run (or resume) a sweep into ``store_path``; returns counts.
 
     ``load(checkpoint)`` gives a FastFacePipeline; ``worker=(i, n)`` takes every n-th sample
     (offset i) so that several processes can split one sweep over the same store. A run whose
     samples are all committed is compacted into one segment (fewer, larger Parquet files).
+    ``adapt_threads`` (the CLI's captures): on the CPU, torch's thread count is chosen before
+    each sample from the cores other processes leave free (fastface.sweeps.cpu_threads);
+    otherwise the caller's setting stands.
     """
     from tqdm import tqdm
 
@@ -354,7 +358,7 @@ def run_sweep(
                 continue
             pipe = loaded.pop(checkpoint, None) or load(checkpoint)
             runner = SampleRunner(pipe, spec)
-            if threads is None and _on_cpu(pipe):
+            if adapt_threads and threads is None and _on_cpu(pipe):
                 threads = ThreadPolicy()
             site_records = None
             for plan in runs:
