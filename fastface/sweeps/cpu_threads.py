@@ -103,6 +103,9 @@ class ThreadPolicy:
         self.allowed = allowed_cpus()
         self.verbose = verbose
         self.current: int | None = None
+        import torch
+
+        self.before = torch.get_num_threads()  # restored by restore() when the capture ends
         self.meter = None if self.fixed else LoadMeter()
         if self.meter is not None and settle_s:
             time.sleep(settle_s)  # a first measurement before any work of ours
@@ -127,6 +130,15 @@ class ThreadPolicy:
                 print(f"capture: {n} torch thread{'s' if n != 1 else ''} ({why})", file=sys.stderr, flush=True)
             self.current = n
         return n
+
+
+    def restore(self) -> None:
+        """Put back the thread count this process had before the policy changed it."""
+        if self.current is not None and self.current != self.before:
+            import torch
+
+            torch.set_num_threads(self.before)
+        self.current = None
 
 
 def _fixed():

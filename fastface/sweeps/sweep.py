@@ -392,6 +392,8 @@ def run_sweep(
         raise
     finally:
         bar.close()
+        if threads is not None:
+            threads.restore()
     return counts
 
 

@@ -116,10 +116,13 @@ def torch_threads():
 
 def test_thread_policy_respects_the_environment(monkeypatch, torch_threads):
     monkeypatch.setenv(cpu_threads.ENV, "1")
-    assert cpu_threads.ThreadPolicy(verbose=False, settle_s=0).update() == 1
     import torch
 
-    assert torch.get_num_threads() == 1
+    torch.set_num_threads(2)
+    policy = cpu_threads.ThreadPolicy(verbose=False, settle_s=0)
+    assert policy.update() == 1 and torch.get_num_threads() == 1
+    policy.restore()
+    assert torch.get_num_threads() == 2  # the capture's end gives the process its count back
     monkeypatch.setenv(cpu_threads.ENV, "zero")
     with pytest.raises(ValueError, match="FASTFACE_THREADS"):
         cpu_threads.ThreadPolicy(verbose=False)
