@@ -141,6 +141,12 @@ class ThreadPolicy:
         self.current = None
 
 
+def on_cpu(pipe) -> bool:
+    """Whether a pipeline runs on the CPU (its ``device``)."""
+    device = getattr(pipe, "device", None)
+    return getattr(device, "type", str(device)) == "cpu"
+
+
 def _fixed():
     """An int from FASTFACE_THREADS, 'omp' when the user set OMP_NUM_THREADS, else None (adapt)."""
     text = os.environ.get(ENV, "").strip()

@@ -305,11 +305,6 @@ def pipe_site_records(pipe) -> list:
     return [s.site_record(lat) for s in sites_of(pipe.pipe.unet)]
 
 
-def _on_cpu(pipe) -> bool:
-    device = getattr(pipe, "device", None)
-    return getattr(device, "type", str(device)) == "cpu"
-
-
 def run_sweep(
     spec: SweepSpec,
     dataset: Dataset,
@@ -332,7 +327,7 @@ def run_sweep(
     """
     from tqdm import tqdm
 
-    from fastface.sweeps.cpu_threads import ThreadPolicy
+    from fastface.sweeps.cpu_threads import ThreadPolicy, on_cpu
     from probes.capture import capture
     from store.writer import StoreWriter
 
@@ -358,7 +353,7 @@ def run_sweep(
                 continue
             pipe = loaded.pop(checkpoint, None) or load(checkpoint)
             runner = SampleRunner(pipe, spec)
-            if adapt_threads and threads is None and _on_cpu(pipe):
+            if adapt_threads and threads is None and on_cpu(pipe):
                 threads = ThreadPolicy()
             site_records = None
             for plan in runs:
