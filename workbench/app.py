@@ -35,4 +35,17 @@ with st.sidebar:
     if st.button("Refresh data", icon=":material/refresh:", key="wb_refresh"):
         queries.refresh()
 
+progress = queries.capture_progress()
+if progress is not None:  # a capture is writing into the store: say how far it is, on every page
+    from workbench.data.progress import progress_line
+
+    @st.fragment(run_every=5)
+    def capture_banner():
+        now = queries.capture_progress()
+        if now is None:
+            st.rerun()  # the capture ended: the whole page (without this line) follows
+        st.info(progress_line(now), icon=":material/hourglass_top:")
+
+    capture_banner()
+
 page.run()

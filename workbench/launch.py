@@ -1,7 +1,8 @@
 """Start the workbench: ``streamlit run workbench/app.py -- --store PATH`` in a subprocess.
 
 ``fastface workbench --store PATH [--port N]`` (and ``fastface demo``) call
-``main(store_path, port)``. The server runs in its own session (process group): Ctrl-C
+``main(store_path, port)``; ``fastface demo`` calls ``serve_during(store_path, capture, port)``:
+the server starts first and the capture fills the store under it. The server runs in its own session (process group): Ctrl-C
 (SIGINT), ``kill PID`` (SIGTERM) and a closed terminal (SIGHUP) of the ``fastface`` process
 stop it and everything it started (the group is terminated, then killed after 10 s), so
 nothing is left serving on the port.
@@ -34,9 +35,15 @@ def command(store_path: str | os.PathLike, port: int = DEFAULT_PORT, host: str =
             "--", "--store", os.path.abspath(os.fspath(store_path))]
 
 
+#: the server's CPU threads: pages decode maps with numpy and query DuckDB (2 threads, see
+#: workbench/data/sql_console.py); one BLAS/OpenMP thread each keeps it from competing with a
+#: capture beside it (an environment that sets them wins)
+SERVER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
 def environment(store_path: str | os.PathLike) -> dict[str, str]:
     root = str(APP.parents[1])
-    env = dict(os.environ)
+    env = {**SERVER_THREADS, **os.environ}
     env["FASTFACE_STORE"] = os.path.abspath(os.fspath(store_path))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -96,6 +103,76 @@ def stop_signals():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class StopRequested(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived while work ran beside the server (raise_on_stop_signals)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def raise_on_stop_signals():
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`StopRequested` in the main
+    thread (so work in progress unwinds through its ``finally`` blocks, and the caller stops its
+    server); the previous handlers are restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def stop(signum, _frame):
+        raise StopRequested(signum)
+
+    try:
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, stop)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def url(host: str, port: int) -> str:
+    return f"http://{host}:{int(port)}"
+
+
+def serve_during(store_path: str | os.PathLike, work, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+                 *, keep_serving: bool = True) -> int:
+    """Start the server for an existing store, then run ``work()`` (a capture filling the
+    store: the pages show what has landed) and serve on until the server exits or a signal
+    arrives. SIGINT, SIGTERM and SIGHUP stop both, during the work or after it; an error of the
+    work stops the server and is raised. Returns the server's status, 0 when ``keep_serving``
+    is False (stop once the work is done), or 128 + the signal number."""
+    with raise_on_stop_signals():  # before the server starts: no signal can leave it orphaned
+        proc = None
+        try:
+            proc = start(store_path, port, host)
+            print(f"FastFace Workbench for {os.path.abspath(store_path)}: open {url(host, port)} in a browser; "
+                  "it fills in as samples land (Ctrl-C or `kill PID` stops the capture and the server)", flush=True)
+            work()
+            if proc.poll() is not None:
+                print(f"fastface: the workbench server exited ({proc.returncode}) while the capture ran; "
+                      f"serve the store with `fastface workbench --store {store_path}`", file=sys.stderr, flush=True)
+                return proc.returncode
+            if not keep_serving:
+                return 0
+            print(f"Capture done: the workbench keeps serving on {url(host, port)} (Ctrl-C stops it)", flush=True)
+            while True:
+                try:
+                    return proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
+        except StopRequested as e:
+            print(f"fastface: {signal.Signals(e.signum).name} received, stopping the server on port {port}",
+                  file=sys.stderr, flush=True)
+            return 128 + e.signum
+        finally:
+            if proc is not None:
+                with stop_signals():  # a second Ctrl-C must not interrupt the stopping
+                    stop(proc)
 
 
 def main(store_path: str | os.PathLike | None = None, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> int:

@@ -1,5 +1,5 @@
-"""``fastface capture | demo``: capture sweeps into a store (``demo``: a small offline one, its
-evaluation, then the workbench)."""
+"""``fastface capture | demo``: capture sweeps into a store (``demo``: the workbench served at once
+on a new store, then a small offline sweep and its evaluation filling it)."""
 from __future__ import annotations
 
 import argparse
@@ -156,7 +156,8 @@ def _sweep(args, dataset):
                                actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor,
                                cpus_per_actor=args.ray_cpus_per_actor, compact=compact)
     else:
-        counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n), compact=compact)
+        counts = run_sweep(spec, dataset, args.store, load=_loader(args), worker=(i, n), compact=compact,
+                           adapt_threads=True)
     print(f"store {args.store}: {counts['runs']} runs, {counts['written']} samples written "
           f"({counts['failed']} failed), {counts['skipped']} already there"
           + (f"; ray: {counts['actors']} actors, {counts['actor_deaths']} died, {counts['resubmitted']} samples "
@@ -203,10 +204,11 @@ def cmd_capture(args) -> int:
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="capture a small offline face-world sweep, then serve the workbench on "
-                                    "http://127.0.0.1:PORT (open it in a browser; Ctrl-C stops it)")
+    p = sub.add_parser("demo", help="serve the workbench on http://127.0.0.1:PORT at once and capture a small "
+                                    "offline face-world sweep into it (the pages fill in as samples land; "
+                                    "Ctrl-C stops both)")
     p.add_argument("--store", default=DEMO_STORE)
-    p.add_argument("--no-open", action="store_true", help="capture only; do not start the workbench")
+    p.add_argument("--no-open", action="store_true", help="capture (and evaluate) only; do not start the workbench")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--world", choices=["face", "random"], default="face",
                    help="face: the trained face world, 8 identities x 2 prompts (default); "
@@ -228,13 +230,21 @@ def cmd_demo(args) -> int:
         face_backend="dlib", store=args.store, height=None, width=None, clip_crop_order=None, insightface_root=None,
         faceid_weight=None,
     )
-    _sweep(ns, dataset)
-    _demo_evaluation(args.store)
-    if args.no_open:
-        return 0
-    from fastface.cli.workbench import launch
 
-    return launch(args.store, args.port)
+    def fill() -> None:
+        _sweep(ns, dataset)
+        _demo_evaluation(args.store)
+
+    if args.no_open:
+        fill()
+        return 0
+    from fastface.cli.workbench import serve_during
+    from store.db import open_store
+    from store.layout import check_store_location
+
+    check_store_location(args.store)
+    open_store(args.store)  # the store (and its catalog) exists before the server reads it
+    return serve_during(args.store, fill, args.port)
 
 
 def _demo_evaluation(store: str) -> None:

@@ -8,6 +8,13 @@ def launch(store: str, port: int, host: str = "127.0.0.1") -> int:
     return launch(store, port, host=host) or 0
 
 
+def serve_during(store: str, work, port: int, host: str = "127.0.0.1") -> int:
+    """Serve the workbench for ``store`` while ``work()`` fills it (``fastface demo``)."""
+    from workbench.launch import serve_during as serve
+
+    return serve(store, work, port, host) or 0
+
+
 def add_workbench(sub) -> None:
     p = sub.add_parser("workbench", help="serve the workbench for a store on http://127.0.0.1:PORT (Ctrl-C stops it)")
     p.add_argument("--store", required=True)

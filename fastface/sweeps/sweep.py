@@ -341,6 +341,8 @@ def begin_runs(writer, spec: SweepSpec, dataset: Dataset, plans: list[RunPlan],
         ))
         done = writer.done_sample_keys(plan.run_id)
         todo[plan.run_id] = [s for s in plan.samples[worker[0]::worker[1]] if s[4] not in done]
+        if todo[plan.run_id]:  # the planned count is known from the start (the pages' "N of M")
+            writer.set_status(plan.run_id, "running", n_done=len(done), n_total=len(plan.samples))
     return todo
 
 
@@ -376,6 +378,7 @@ def run_sweep(
     worker: tuple[int, int] = (0, 1),
     compact: bool = True,
     plans: list[RunPlan] | None = None,
+    adapt_threads: bool = False,
 ) -> dict:
     """Run (or resume) a sweep into ``store_path``; returns counts.
 
@@ -384,9 +387,13 @@ def run_sweep(
     samples are all committed is compacted into one segment (fewer, larger Parquet files).
     ``plans`` (default: ``plan_runs(spec, dataset)``): runs planned otherwise, e.g. the variants
     of :func:`fastface.sweeps.keep.plan_variants`.
+    ``adapt_threads`` (the CLI's captures): on the CPU, torch's thread count is chosen before
+    each sample from the cores other processes leave free (fastface.sweeps.cpu_threads);
+    otherwise the caller's setting stands.
     """
     from tqdm import tqdm
 
+    from fastface.sweeps.cpu_threads import ThreadPolicy, on_cpu
     from probes.capture import capture
     from store.writer import StoreWriter
 
@@ -404,6 +411,7 @@ def run_sweep(
               "errors": Counter()}
     bar = tqdm(total=total, unit="sample", desc="capture", dynamic_ncols=True)
     finished: set[str] = set()
+    threads = None
     try:
         for checkpoint in spec.checkpoints:
             runs = [p for p in plans if p.checkpoint == checkpoint and todo[p.run_id]]
@@ -411,11 +419,15 @@ def run_sweep(
                 continue
             pipe = loaded.pop(checkpoint, None) or load(checkpoint)
             runner = SampleRunner(pipe, spec)
+            if adapt_threads and threads is None and on_cpu(pipe):
+                threads = ThreadPolicy()
             site_records = None
             for plan in runs:
                 n_failed = 0
                 with capture(pipe, spec.capture_spec()) as probe:
                     for item in todo[plan.run_id]:
+                        if threads is not None:
+                            threads.update()  # the cores other processes leave free (cpu_threads)
                         sample, maps, faces, metrics = runner.run_sample(probe, plan, item)
                         if site_records is None and maps:
                             site_records = pipe_site_records(pipe)
@@ -441,6 +453,8 @@ def run_sweep(
         raise
     finally:
         bar.close()
+        if threads is not None:
+            threads.restore()
     return counts
 
 

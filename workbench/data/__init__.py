@@ -9,4 +9,7 @@ DataFrames and hand them to :mod:`workbench.charts`.
 - :mod:`workbench.data.labels`: runs labelled by what differs between them.
 - :mod:`workbench.data.metric_names`: short unique names of the metric series.
 - :mod:`workbench.data.export`: the figures registry and figure export (PNG/SVG/PDF).
+- :mod:`workbench.data.standard_figures`: the Figures page's standard set, each from its own query.
+- :mod:`workbench.data.binning`: binned means with t-intervals (ID similarity vs face size).
+- :mod:`workbench.data.progress`: the "capture in progress: N of M samples" line.
 """

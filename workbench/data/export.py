@@ -50,9 +50,14 @@ def safe_name(name: str) -> str:
     return (s or "figure")[:80]
 
 
-def publication_figure(fig: go.Figure, width: int | None = None, height: int | None = None) -> go.Figure:
-    """A copy of fig in the publication template at the export size."""
+def publication_figure(fig: go.Figure, width: int | None = None, height: int | None = None, *,
+                       column: str | None = None, legend: str = "below") -> go.Figure:
+    """A copy of fig in the publication template at the export size.  With ``column`` ('single'
+    or 'double'), laid out for a journal column (style.paper: print font sizes, legend below or
+    inside, padded title, width style.column_px(column))."""
     out = go.Figure(fig)
+    if column is not None:
+        return style.paper(out, width or style.column_px(column), height, legend=legend)
     style.apply(out)
     out.update_layout(width=width or fig.layout.width or style.WIDTH,
                       height=height or fig.layout.height or style.HEIGHT)
@@ -111,26 +116,37 @@ def render(fig: go.Figure, fmt: str, *, width: int | None = None, height: int | 
 
 
 def export_figure(fig: go.Figure, out_dir: str | os.PathLike, name: str, provenance: dict | None = None,
-                  formats=FORMATS, *, width: int | None = None, height: int | None = None) -> dict[str, Path]:
+                  formats=FORMATS, *, width: int | None = None, height: int | None = None,
+                  column: str | None = None, legend: str = "below", dpi: float | None = None) -> dict[str, Path]:
     """Write <out_dir>/<name>.<fmt> for each format plus <name>.json (the sidecar: query text,
-    parameters and run ids that made the figure, export settings, versions).  Returns paths."""
+    parameters and run ids that made the figure, export settings, versions).  Returns paths.
+
+    ``column`` ('single' ~3.5 in, 'double' ~7.2 in) lays the figure out for a journal column
+    (publication_figure); the PNG is then written at ``dpi`` (default style.PRINT_DPI), so it is
+    style.column_px(column) * dpi / 96 pixels wide; SVG and PDF keep the printed size."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = safe_name(name)
     paths: dict[str, Path] = {}
-    pub = publication_figure(fig, width, height)
+    pub = publication_figure(fig, width, height, column=column, legend=legend)
+    if column is not None and dpi is None:
+        dpi = style.PRINT_DPI
+    png_scale = style.png_scale(dpi) if dpi else None
     for fmt in formats:
-        data = render(pub, fmt)
+        data = render(pub, fmt, scale=png_scale if fmt == "png" else None)
         p = out / f"{stem}.{fmt}"
         tmp = out / f".{stem}.{fmt}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, p)
         paths[fmt] = p
-    paths["json"] = write_sidecar(out / f"{stem}.json", name, provenance or {}, paths, pub)
+    layout = {"column": column, "width_mm": style.COLUMN_MM.get(column) if column else None,
+              "legend": legend if column else None, "png_dpi": dpi if dpi else style.EXPORT_SCALE * style.CSS_DPI,
+              "png_scale": png_scale or style.EXPORT_SCALE}
+    paths["json"] = write_sidecar(out / f"{stem}.json", name, provenance or {}, paths, pub, layout)
     return paths
 
 
-def sidecar(name: str, provenance: dict, files: dict, fig: go.Figure) -> dict:
+def sidecar(name: str, provenance: dict, files: dict, fig: go.Figure, layout: dict | None = None) -> dict:
     import plotly
 
     try:
@@ -151,13 +167,16 @@ def sidecar(name: str, provenance: dict, files: dict, fig: go.Figure) -> dict:
         "store": prov.pop("store", None),
         "extra": prov,
         "style": {"template": style.TEMPLATE_NAME, "width": fig.layout.width, "height": fig.layout.height,
-                  "png_scale": style.EXPORT_SCALE, "font": style.FONT_FAMILY},
+                  "png_scale": style.EXPORT_SCALE, "font": style.FONT_FAMILY,
+                  "font_px": fig.layout.font.size if fig.layout.font else None, **(layout or {})},
         "versions": {"plotly": plotly.__version__, "kaleido": kaleido_version},
     }
 
 
-def write_sidecar(path: Path, name: str, provenance: dict, files: dict, fig: go.Figure) -> Path:
-    path.write_text(json.dumps(sidecar(name, provenance, files, fig), indent=2, default=str), encoding="utf-8")
+def write_sidecar(path: Path, name: str, provenance: dict, files: dict, fig: go.Figure,
+                  layout: dict | None = None) -> Path:
+    path.write_text(json.dumps(sidecar(name, provenance, files, fig, layout), indent=2, default=str),
+                    encoding="utf-8")
     return path
 
 

@@ -231,7 +231,23 @@ def run_labels(run_ids, all_runs: pd.DataFrame):
 
 
 def no_runs_message() -> None:
-    st.info("No runs yet: run `fastface demo` or `fastface capture ...` to fill this store.")
+    st.info("No runs yet: run `fastface demo` or `fastface capture ...` to fill this store. A capture "
+            "that is starting (loading its models) shows here as soon as its runs begin: use \"Refresh data\".")
+
+
+def capture_progress() -> dict | None:
+    """How far the capture writing into the store is (workbench.data.progress), or None when no
+    run is running, there is no store or it cannot be read (the page says so itself)."""
+    from workbench.data.progress import capture_progress as progress
+
+    path = store_path()
+    if not path:
+        return None
+    try:
+        sandbox(path)
+        return progress(runs())
+    except Exception:  # noqa: BLE001 the page shows the error
+        return None
 
 
 def chosen_runs_or_stop() -> tuple[str, pd.DataFrame, list[str], dict[str, dict]]:

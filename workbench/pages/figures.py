@@ -1,5 +1,7 @@
-"""Figures: export any chart of this session as PNG, SVG and PDF in the publication template,
-with a JSON sidecar (query text, parameters and run ids that made it)."""
+"""Figures: the standard figures of the chosen runs (each made here from its own query, so a
+fresh session shows them all) and any chart shown on another page in this session, laid out for
+a paper (single or double column) and exported as PNG, SVG and PDF with a JSON sidecar (query
+text, parameters and run ids that made it)."""
 
 import os
 from pathlib import Path
@@ -7,86 +9,104 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from workbench.charts import attention as attention_charts
-from workbench.charts import faces as faces_charts
-from workbench.data import export, queries
+from workbench.charts import style
+from workbench.data import export, queries, standard_figures
+
+MIMES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "json": "application/json"}
 
 st.title("Figures")
-path, _ = queries.require_store()
+path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
 
-
-def build_standard() -> int:
-    """Register the standard figures of the chosen runs (histograms, faces)."""
-    all_runs = queries.runs()
-    if all_runs.empty:
-        return 0
-    run_ids = queries.selected_runs(all_runs)
-    meta = queries.run_meta(all_runs)
-    n = 0
-    params = dict(run_ids=run_ids, part=None, block=None, step=None, token=None, branch=None)
-    hist = queries.query("hist_sum", **params)
-    if not hist.empty:
-        export.register("std_hist", attention_charts.hist_overlay(hist, meta), queries.provenance("hist_sum", **params),
-                        "Figures")
-        n += 1
-    faces = queries.query("faces_generated", run_ids=run_ids)
-    if not faces.empty:
-        prov = queries.provenance("faces_generated", run_ids=run_ids)
-        export.register("std_face_size", faces_charts.distribution(faces, meta, "area_ratio"), prov, "Figures")
-        export.register("std_face_sim", faces_charts.distribution(faces, meta, "similarity"), prov, "Figures")
-        n += 2
-    counts = queries.query("face_counts", run_ids=run_ids)
-    if not counts.empty:
-        export.register("std_ffc", faces_charts.ffc_bars(counts, meta),
-                        queries.provenance("face_counts", run_ids=run_ids), "Figures")
-        n += 1
-    return n
-
-
-if st.button("Add the standard figures of the chosen runs", key="fig_standard", icon=":material/add_chart:"):
-    st.session_state["fig_standard_n"] = build_standard()
-registry = st.session_state.get(queries.STATE_FIGURES, {})
-if not registry:
-    st.info("No charts yet: open a page (Attention statistics, Faces, Compare, ...) and its charts "
-            "appear here, or add the standard figures above.")
-    st.stop()
-
-keys = list(registry)
-queries.keep_valid("fig_pick", keys)
-key = st.selectbox("Chart", keys, key="fig_pick",
-                   format_func=lambda k: f"{registry[k]['page'] or '?'} · {registry[k]['title']}")
-entry = registry[key]
-fig = go.Figure(entry["figure"])
-pub = export.publication_figure(fig)
-st.plotly_chart(pub, key="fig_preview", theme=None, width="content")
-
-browser = export.browser_path()
-c1, c2, c3 = st.columns([2, 2, 2])
+# ------------------------------------------------------------------ export settings
+c1, c2, c3, c4 = st.columns([2, 2, 1, 3])
+column = c1.radio("Width", list(style.COLUMN_MM), key="fig_column", horizontal=True,
+                  format_func=lambda c: f"{c} column ({style.COLUMN_MM[c]:g} mm)",
+                  help="Single column ~3.5 in (89 mm), double column ~7.2 in (183 mm); fonts are set in "
+                       f"points for print ({style.PRINT_FONT_PT} pt text, {style.PRINT_TITLE_PT} pt title).")
+legend = c2.radio("Legend", list(style.LEGEND_PLACES), key="fig_legend", horizontal=True,
+                  help="below: horizontal rows under the plot; inside: the plot's top right corner.")
+dpi = c3.number_input("PNG dpi", min_value=72, max_value=1200, value=style.PRINT_DPI, step=50, key="fig_dpi")
+formats = c4.multiselect("Formats", list(export.FORMATS), default=list(export.FORMATS), key="fig_formats")
+d1, d2 = st.columns([4, 2])
 default_dir = os.environ.get("FASTFACE_FIGURES") or str(Path(path).parent / "figures")  # next to, not in, the store
-out_dir = c1.text_input("Folder", value=default_dir, key="fig_dir")
-name = c2.text_input("File name", value=export.safe_name(entry["title"]), key=f"fig_name_{key}")
-formats = c3.multiselect("Formats", list(export.FORMATS), default=list(export.FORMATS), key="fig_formats")
-if browser is None:
+out_dir = d1.text_input("Folder", value=default_dir, key="fig_dir")
+if export.browser_path() is None:
     st.warning("Static export needs Chromium, which was not found: install it with "
                "`apt-get install -y chromium` (or set BROWSER_PATH) and restart the workbench.")
-if st.button("Export", type="primary", key="fig_export", disabled=not formats, icon=":material/download:"):
+st.caption(f"Preview at the printed size: {style.column_px(column)} px wide = {style.COLUMN_MM[column]:g} mm; "
+           f"the PNG is {int(style.column_px(column) * style.png_scale(dpi))} px wide at {dpi:g} dpi.")
+
+
+def export_one(fig: go.Figure, name: str, provenance: dict) -> dict:
+    return export.export_figure(fig, out_dir, name, provenance, formats, column=column, legend=legend, dpi=dpi)
+
+
+def run_export(items: list[tuple[go.Figure, str, dict]]) -> None:
+    written: dict[str, str] = {}
     try:
         with st.spinner("Rendering with kaleido..."):
-            paths = export.export_figure(fig, out_dir, name, entry["provenance"], formats)
-        st.session_state["fig_last_export"] = {k: str(v) for k, v in paths.items()}
+            for fig, name, prov in items:
+                written |= {f"{name}.{k}": str(v) for k, v in export_one(fig, name, prov).items()}
+        st.session_state["fig_last_export"] = written
     except export.ExportUnavailable as e:
         st.error(str(e))
     except OSError as e:
         st.error(f"Cannot write to {out_dir}: {e}")
 
+
+# ------------------------------------------------------------------ standard figures
+models = standard_figures.models_of(run_ids)
+model = None
+if len(models) > 1:
+    model = st.selectbox("ID similarity and face size scored by", models, key="fig_model",
+                         format_func=standard_figures.short_model,
+                         help="fastface evaluate's metrics (model '#protocol=...') come first; the capture's "
+                              "own face scorer writes the same metric names under its backend name.")
+std = standard_figures.build(run_ids, meta, model)
+ready = [s for s in std if s.fig is not None]
+st.subheader("Standard figures of the chosen runs")
+if st.button(f"Export all {len(ready)} standard figures", key="fig_export_all", type="primary",
+             disabled=not formats or not ready, icon=":material/download:"):
+    run_export([(s.fig, s.key.removeprefix("std_"), s.provenance) for s in ready])
+session = st.session_state.get(queries.STATE_FIGURES, {})
+tabs = st.tabs([s.title for s in std] + [f"Charts of other pages ({len(session)})"])
+for tab, s in zip(tabs, std):
+    with tab:
+        if s.fig is None:
+            st.info(s.note)
+            continue
+        st.plotly_chart(export.publication_figure(s.fig, column=column, legend=legend), key=f"fig_prev_{s.key}",
+                        theme=None, width="content", config={"displaylogo": False})
+        n1, n2 = st.columns([3, 1])
+        name = n1.text_input("File name", value=s.key.removeprefix("std_"), key=f"fig_name_{s.key}")
+        if n2.button("Export", key=f"fig_export_{s.key}", disabled=not formats, icon=":material/download:"):
+            run_export([(s.fig, name, s.provenance)])
+
+with tabs[-1]:
+    if not session:
+        st.info("Charts shown on the other pages (Attention statistics, Faces, Compare, ...) in this session "
+                "appear here too, to export them in the same layout.")
+    else:
+        keys = list(session)
+        queries.keep_valid("fig_pick", keys)
+        key = st.selectbox("Chart", keys, key="fig_pick",
+                           format_func=lambda k: f"{session[k]['page'] or '?'} · {session[k]['title']}")
+        entry = session[key]
+        fig = go.Figure(entry["figure"])
+        st.plotly_chart(export.publication_figure(fig, column=column, legend=legend), key="fig_preview",
+                        theme=None, width="content")
+        n1, n2 = st.columns([3, 1])
+        name = n1.text_input("File name", value=export.safe_name(entry["title"]), key=f"fig_name_{key}")
+        if n2.button("Export", key="fig_export", disabled=not formats, icon=":material/download:"):
+            run_export([(fig, name, entry["provenance"])])
+        with st.expander("Provenance (written to the sidecar)"):
+            st.json(entry["provenance"])
+
 last = st.session_state.get("fig_last_export")
 if last:
     st.success("Written: " + ", ".join(f"`{p}`" for p in last.values()))
-    cols = st.columns(len(last))
-    mimes = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "json": "application/json"}
-    for col, (fmt, p) in zip(cols, last.items()):
-        if os.path.isfile(p):
-            col.download_button(fmt.upper(), Path(p).read_bytes(), file_name=os.path.basename(p),
-                                mime=mimes.get(fmt), key=f"fig_dl_{fmt}")
-with st.expander("Provenance (written to the sidecar)"):
-    st.json(entry["provenance"])
+    shown = [(label, p) for label, p in last.items() if os.path.isfile(p)][:12]
+    cols = st.columns(min(len(shown), 6) or 1)
+    for i, (label, p) in enumerate(shown):
+        cols[i % len(cols)].download_button(label, Path(p).read_bytes(), file_name=os.path.basename(p),
+                                            mime=MIMES.get(p.rsplit(".", 1)[-1]), key=f"fig_dl_{i}")
