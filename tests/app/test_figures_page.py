@@ -17,8 +17,8 @@ from workbench.data import binning, export
 
 MODEL = "dlib/face_recognition_resnet_model_v1@test#protocol=corrected"
 #: the standard figures (workbench/data/standard_figures.build) and what each must draw
-STANDARD = {"ID similarity vs generated face size": "scatter", "generated face size per run": "violin",
-            "ID similarity per run": "violin", "Face fail count (FFC) per run": "bar",
+STANDARD = {"ID similarity vs generated face size": "scatter", "generated face size per run": "box",
+            "ID similarity per run": "box", "Face fail count (FFC) per run": "bar",
             "Attention value distribution, pre vs post": "scatter"}
 
 
