@@ -1,4 +1,4 @@
-"""FastFace Workbench: navigation only (each page renders itself from workbench/pages)."""
+"""FastFace Workbench: navigation only (each page renders itself from workbench/views)."""
 
 import sys
 from pathlib import Path
@@ -16,14 +16,14 @@ ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
 st.set_page_config(page_title="FastFace Workbench", page_icon=ICON, layout="wide")
 
 PAGES = [
-    st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:", default=True),
-    st.Page("pages/samples.py", title="Samples", icon=":material/photo_library:"),
-    st.Page("pages/attention.py", title="Attention statistics", icon=":material/bar_chart:"),
-    st.Page("pages/faces.py", title="Faces", icon=":material/face:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/sql.py", title="SQL", icon=":material/database:"),
-    st.Page("pages/figures.py", title="Figures", icon=":material/image:"),
-    st.Page("pages/studio.py", title="Studio", icon=":material/tune:"),
+    st.Page("views/runs.py", title="Runs", icon=":material/list_alt:", default=True),
+    st.Page("views/samples.py", title="Samples", icon=":material/photo_library:"),
+    st.Page("views/attention.py", title="Attention statistics", icon=":material/bar_chart:"),
+    st.Page("views/faces.py", title="Faces", icon=":material/face:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/sql.py", title="SQL", icon=":material/database:"),
+    st.Page("views/figures.py", title="Figures", icon=":material/image:"),
+    st.Page("views/studio.py", title="Studio", icon=":material/tune:"),
 ]
 page = st.navigation(PAGES)
 

@@ -9,8 +9,8 @@ import pytest
 
 from workbench.data import queries, selection
 
-PAGES = ["pages/runs.py", "pages/samples.py", "pages/attention.py", "pages/faces.py",
-         "pages/compare.py", "pages/sql.py", "pages/figures.py"]
+PAGES = ["views/runs.py", "views/samples.py", "views/attention.py", "views/faces.py",
+         "views/compare.py", "views/sql.py", "views/figures.py"]
 
 
 def ok(at):
@@ -72,7 +72,7 @@ def test_runs_page_lists_runs_progress_and_selection(app, fixture_store):
     ok(app.run())
     assert not any("Updates every" in c.value for c in app.caption)
     # the selection is used by the other pages
-    goto(app, "pages/faces.py")
+    goto(app, "views/faces.py")
     assert set(frame(app, "ffc")["run"]) == {"baseline", "ff-am2"}  # both at λ=0.8: labelled by preset
 
 
@@ -93,7 +93,7 @@ def test_sidebar_tells_picked_runs(fixture_store, monkeypatch):
 
 def test_samples_page_overlay_step_stage_token(app, fixture_store):
     ok(app.run())
-    goto(app, "pages/samples.py")
+    goto(app, "views/samples.py")
     assert len(app.image) >= 11  # grid of all samples of the 3 runs (+ reference photo)
     app.selectbox(key="smp_category").set_value("realistic")
     ok(app.run())
@@ -132,7 +132,7 @@ def test_samples_page_overlay_step_stage_token(app, fixture_store):
 
 def test_attention_page_histograms_mass_and_entropy(app):
     ok(app.run())
-    goto(app, "pages/attention.py")
+    goto(app, "views/attention.py")
     across = figure(app, "attn_mass_runs")  # the fixture has tokens -1 (sum) and 0: the default is the sum
     assert app.session_state["mr_tokens"] == [-1]
     assert sorted({t.xaxis for t in across.data if t.type == "bar"}) == ["x", "x2", "x3"]  # down, mid, up
@@ -170,7 +170,7 @@ def test_attention_page_histograms_mass_and_entropy(app):
 
 def test_faces_page_ffc_and_open_sample(app, fixture_store):
     ok(app.run())
-    goto(app, "pages/faces.py")
+    goto(app, "views/faces.py")
     table = frame(app, "ffc")
     assert table["ffc"].tolist() == [1, 1, 1]
     assert len(figure(app, "faces_scatter").data) == 3
@@ -186,7 +186,7 @@ def test_faces_page_ffc_and_open_sample(app, fixture_store):
 
 def test_compare_page_paired_deltas(app):
     ok(app.run())
-    goto(app, "pages/compare.py")
+    goto(app, "views/compare.py")
     # default: each run against the baseline-preset run at its own checkpoint and scales
     assert app.selectbox(key="cmp_baseline").value == selection.MATCHED
     table = frame(app, "Δ")
@@ -220,7 +220,7 @@ def test_sql_page_runs_queries_and_refuses_writes(app, fixture_store):
 
     before = store_snapshot(fixture_store["path"])
     ok(app.run())
-    goto(app, "pages/sql.py")
+    goto(app, "views/sql.py")
     app.text_area(key="sql_text").set_value("select preset, count(*) as n from samples join runs using (run_id) "
                                             "group by preset order by preset")
     app.button(key="sql_run").click()
@@ -247,11 +247,11 @@ def test_sql_page_runs_queries_and_refuses_writes(app, fixture_store):
 
 def test_figures_page_lists_charts(app):
     ok(app.run())
-    goto(app, "pages/figures.py")  # a fresh session: the standard figures are made on the page
+    goto(app, "views/figures.py")  # a fresh session: the standard figures are made on the page
     assert any("Face fail count" in t.label for t in app.tabs)
     assert not [s for s in app.selectbox if s.key == "fig_pick"]  # no other page visited yet
-    goto(app, "pages/faces.py")
-    goto(app, "pages/figures.py")
+    goto(app, "views/faces.py")
+    goto(app, "views/figures.py")
     options = app.selectbox(key="fig_pick").options
     assert len(options) == 4 and any("Face fail count" in o for o in options)
 
@@ -262,8 +262,8 @@ def test_figures_page_exports_from_the_app(app, tmp_path):
     if wbfigures.browser_path() is None:
         pytest.skip("Chromium not found (apt-get install -y chromium): static export unavailable")
     ok(app.run())
-    goto(app, "pages/faces.py")
-    goto(app, "pages/figures.py")
+    goto(app, "views/faces.py")
+    goto(app, "views/figures.py")
     app.selectbox(key="fig_pick").set_value("faces_ffc")
     app.text_input(key="fig_dir").set_value(str(tmp_path / "figs"))
     app.multiselect(key="fig_formats").set_value(["png", "svg"])
@@ -387,7 +387,7 @@ def test_defaults_newest_sweep_with_its_baselines(sweep_store, monkeypatch):
     assert sorted(chosen) == sorted(newest) and chosen[:2] == ["hyper-baseline-ip0.5", "hyper-baseline-ip0.8"]
     assert not set(sweep_store["old"]) & set(chosen)
     assert "Runs chosen: 12, the newest sweep with 2 baseline runs (6 presets × 2 IP scales)" in sidebar_text(at)
-    goto(at, "pages/compare.py")
+    goto(at, "views/compare.py")
     assert at.selectbox(key="cmp_baseline").value == selection.MATCHED
     table = frame(at, "Δ")
     runs, bases = table["run"], table["vs"]
@@ -395,10 +395,10 @@ def test_defaults_newest_sweep_with_its_baselines(sweep_store, monkeypatch):
     assert (runs != bases).all()
     assert (bases == "baseline · " + runs.str.split(" · ").str[1]).all()  # the baseline at the run's scale
     # only ff-am2 at 0.8 chosen: its baseline (not chosen) is still the one at 0.8 of its sweep
-    goto(at, "pages/runs.py")
+    goto(at, "views/runs.py")
     at.multiselect(key="runs_pick").set_value(["hyper-ff-am2-ip0.8"])
     ok(at.run())
-    goto(at, "pages/compare.py")
+    goto(at, "views/compare.py")
     table = frame(at, "Δ")
     assert set(table["vs"]) == {"baseline"} and set(table["run"]) == {"ff-am2"}  # one scale: presets only
     assert any("λ=0.8" in c.value for c in at.caption)  # the shared scale is stated once

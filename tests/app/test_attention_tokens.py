@@ -73,7 +73,7 @@ def test_defaults_are_the_face_tokens_and_the_across_runs_figure_counts(store, m
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state[queries.STATE_RUNS] = ["r-base", "r-ffam2"]
     ok(app.run())
-    goto(app, "pages/attention.py")
+    goto(app, "views/attention.py")
     assert app.session_state["mr_tokens"] == [1, 2, 3] and app.session_state["mr_pool"] is True
     assert app.session_state["mass_tokens"] == [1, 2, 3] and app.session_state["steps_tokens"] == [1, 2, 3]
     fig = figure(app, "attn_mass_runs")
@@ -107,7 +107,7 @@ def test_word_maps_stay_out_of_the_id_averages_and_the_balance_tab(store, monkey
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state[queries.STATE_RUNS] = ["r-base", "r-ffam2"]
     ok(app.run())
-    goto(app, "pages/attention.py")
+    goto(app, "views/attention.py")
     app.multiselect(key="mr_tokens").set_value([])   # every ID token
     app.radio(key="mr_stage").set_value("pre")      # the stage of the word maps
     ok(app.run())

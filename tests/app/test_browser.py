@@ -364,3 +364,21 @@ def test_runs_page_refreshes_itself_while_a_run_is_in_progress(sweeps, page):
             seed=seed, image_png=_png(base_image()), width=64, height=64))
         w.set_status("hyper-ff-am2-ip0.8", "running", n_done=4, n_failed=0, n_total=4)
     page.get_by_text("hyper-ff-am2-ip0.8 (ff-am2): 4 / 4 samples").first.wait_for(timeout=TIMEOUT)
+
+
+def test_a_page_url_opened_first_on_a_fresh_server_gets_the_app(fixture_store, page, tmp_path):
+    """Streamlit runs a page file on its own (its file-name sidebar, no app.py: no wide layout,
+    no store caption) when the first request of a server process is a page URL and the app
+    folder has a `pages/` directory (multipage v1). The pages live in `views/`, so /faces opened
+    first gets app.py's navigation titles, its sidebar and the wide layout."""
+    with serve(fixture_store["path"], tmp_path / "streamlit.log") as url:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(url + "/faces")
+        wait_idle(page)
+        page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=TIMEOUT)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Attention statistics" in nav and "Studio" in nav, nav  # app.py's titles, not file names
+        assert "balance" not in nav.lower() and "app" not in nav.split(), nav
+        assert "Store:" in page.locator('[data-testid="stSidebar"]').inner_text()
+        main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+        assert main["width"] > 900, main  # layout="wide" (centred is at most 736 px + padding)

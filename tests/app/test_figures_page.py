@@ -53,7 +53,7 @@ def test_figures_page_shows_every_standard_figure_in_a_fresh_session(evaluated_s
 
     monkeypatch.setenv("FASTFACE_STORE", evaluated_store["path"])
     at = AppTest.from_file(APP, default_timeout=90)
-    at.switch_page("pages/figures.py").run()  # straight to Figures: no other page ran in this session
+    at.switch_page("views/figures.py").run()  # straight to Figures: no other page ran in this session
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     charts = {}
     for c in at.get("plotly_chart"):

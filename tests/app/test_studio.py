@@ -38,7 +38,7 @@ def studio(studio_store, monkeypatch, tmp_path):
     monkeypatch.setenv("FASTFACE_CACHE", str(tmp_path / "cache"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/studio.py")
+    at.switch_page("views/studio.py")
     return ok(at.run())
 
 

@@ -55,7 +55,7 @@ def panels(at):
 
 def test_samples_variants_open_on_a_readable_default(at, token_store):
     ok(at.run())
-    goto(at, "pages/samples.py")
+    goto(at, "views/samples.py")
     at.selectbox(key="smp_unit").set_value(("id0", "a photo of a person in a park", 1))
     ok(at.run())
     assert at.radio(key="ov_scope").value == "mean over a part / block" and at.selectbox(key="ov_part").value == "up"
@@ -90,7 +90,7 @@ def test_samples_variants_open_on_a_readable_default(at, token_store):
 
 def test_faces_shows_every_value_labelled_by_preset_and_scale(at):
     ok(at.run())
-    goto(at, "pages/faces.py")
+    goto(at, "views/faces.py")
     size = figure(at, "faces_size")
     assert {t.type for t in size.data} == {"box"} and all(t.boxpoints == "all" for t in size.data)
     ticks = [t.y[0] for t in size.data]
@@ -100,7 +100,7 @@ def test_faces_shows_every_value_labelled_by_preset_and_scale(at):
 
 def test_compare_metric_names_short_and_unique(at):
     ok(at.run())
-    goto(at, "pages/compare.py")
+    goto(at, "views/compare.py")
     table = frame(at, "Δ")
     assert set(table["metric"]) == {"aesthetic", "clip_t", "face_similarity", "id_sim"}
     assert not table.duplicated(["run", "metric"]).any()

@@ -40,8 +40,8 @@ SITES = [  # the tiny world's 17 decoupled blocks and their 8x8 latent grids (64
     *(f"up_blocks.1.attentions.{a}.transformer_blocks.0.attn2" for a in range(3)),
     *(f"mid_block.attentions.0.transformer_blocks.{l}.attn2" for l in range(2)),
 ]
-PAGES = ["pages/runs.py", "pages/samples.py", "pages/attention.py", "pages/faces.py", "pages/compare.py",
-         "pages/sql.py", "pages/figures.py"]
+PAGES = ["views/runs.py", "views/samples.py", "views/attention.py", "views/faces.py", "views/compare.py",
+         "views/sql.py", "views/figures.py"]
 
 
 def _grid(site: str) -> int:

@@ -18,7 +18,7 @@ ROOMS = ("method", "faces", "models", "sweeps", "evaluation", "studio", "cli")
 
 
 def _modules() -> dict[str, Path]:
-    """Every module of the packages (workbench/pages and workbench/app.py included) by dotted name."""
+    """Every module of the packages (workbench/views and workbench/app.py included) by dotted name."""
     out = {}
     for pkg in PACKAGES:
         for path in sorted((ROOT / pkg).rglob("*.py")):

@@ -55,7 +55,7 @@ def overlay_maps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 FACE_TOKENS = (1, 2, 3)
 
 
-#: prefix of the overlay's word options (workbench.pages.samples: ID tokens are int tuples)
+#: prefix of the overlay's word options (workbench.views.samples: ID tokens are int tuples)
 WORD_PREFIX = "word:"
 
 

@@ -1,4 +1,4 @@
-"""The Studio page's parts (Streamlit rendering; the page is workbench/pages/studio.py):
+"""The Studio page's parts (Streamlit rendering; the page is workbench/views/studio.py):
 
 - :mod:`workbench.studio.setup`: the loaded model (one per server process), the subject
   (identity or uploaded photo, prompt, seed) and the base preset;

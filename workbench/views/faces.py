@@ -25,7 +25,7 @@ def open_sample(run_id: str, sample_key: str) -> None:
     r = row.iloc[0]
     st.session_state[queries.STATE_FOCUS] = {"run_id": run_id, "sample_key": sample_key, "identity": r["identity"],
                                              "prompt": r["prompt"], "seed": int(r["seed"])}
-    st.switch_page("pages/samples.py")
+    st.switch_page("views/samples.py")
 
 
 st.subheader("Face fail count")

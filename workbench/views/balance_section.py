@@ -4,7 +4,7 @@ change it against the baseline run of the same ip scale, on the whole image and 
 the generated face box.  Reads the balance view (scalars written with each sample) through
 workbench/data/sql/balance.sql; charts: workbench/charts/balance.py.
 
-Rendered in the last tab of pages/attention.py; runs are labelled by what differs between them
+Rendered in the last tab of views/attention.py; runs are labelled by what differs between them
 (workbench.data.labels through queries.run_labels), what they share in one caption.
 """
 

@@ -1,7 +1,7 @@
 """Attention statistics: the mass of the ID tokens' attention in the generated face across runs
 (per UNet part), face mass per site and step of one run, value histograms pre vs post (Fig. 6),
 entropy and peak statistics per step, and the ID-versus-text balance of the decoupled blocks
-(pages/balance_section.py).  Reads only the pre-aggregated views (map_stats,
+(views/balance_section.py).  Reads only the pre-aggregated views (map_stats,
 map_face_mass, balance: summaries and face-mass rows written with each sample): no map is decoded.  Every
 average says how many maps it covers and how many it leaves out, and why."""
 
@@ -13,7 +13,7 @@ from workbench.charts.maps import token_label
 from workbench.charts.style import run_order
 from workbench.data import export, queries
 from workbench.data import face_mass as fm
-from workbench.pages.balance_section import render as render_balance
+from workbench.views.balance_section import render as render_balance
 
 PAGE = "Attention statistics"
 ALL = "(all)"
