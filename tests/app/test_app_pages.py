@@ -137,7 +137,7 @@ def test_attention_page_histograms_mass_and_entropy(app):
     assert app.session_state["mr_tokens"] == [-1]
     assert sorted({t.xaxis for t in across.data if t.type == "bar"}) == ["x", "x2", "x3"]  # down, mid, up
     assert all(len(t.y) == 3 for t in across.data if t.type == "bar")  # 3 runs, labelled by preset and scale
-    assert "ff-am2 λ=0.6" in across.data[0].y and not any("r-" in y for y in across.data[0].y)
+    assert "ff-am2 · λ=0.6" in across.data[0].y and not any("r-" in y for y in across.data[0].y)
     captions = " ".join(c.value for c in app.caption)
     assert "Covers" in captions and "of samples without a detected face" in captions
     fig = figure(app, "attn_hist")

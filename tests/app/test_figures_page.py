@@ -19,7 +19,7 @@ MODEL = "dlib/face_recognition_resnet_model_v1@test#protocol=corrected"
 #: the standard figures (workbench/data/standard_figures.build) and what each must draw
 STANDARD = {"ID similarity vs generated face size": "scatter", "generated face size per run": "box",
             "ID similarity per run": "box", "Face fail count (FFC) per run": "bar",
-            "Attention value distribution, pre vs post": "scatter"}
+            "Attention values pre vs post": "scatter"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,10 @@ def test_figures_page_shows_every_standard_figure_in_a_fresh_session(evaluated_s
         assert sum(_n(t.get("x")) for t in data) > 0, title  # each draws something
         # laid out for a single column (the default) at print font sizes
         assert charts[title]["layout"]["width"] == style.column_px("single")
+    hist = charts["Attention values pre vs post"]  # one panel per run; the legend holds the stages only
+    assert {t["name"] for t in hist["data"] if t.get("showlegend", True)} <= {"pre", "post"}
+    panels = {t.get("xaxis", "x") for t in hist["data"] if t.get("showlegend", True) is False}
+    assert len(panels) == len({a["text"] for a in hist["layout"]["annotations"]}) > 1
     sim = charts["ID similarity vs generated face size"]
     # the fixture's samples with a face: every one a point of its run (faint markers)
     points = [t for t in sim["data"] if t["mode"] == "markers"]

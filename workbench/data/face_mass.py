@@ -22,20 +22,6 @@ PARTS = ("down", "mid", "up")
 INTERVAL = "95 % percentile bootstrap over samples (2,000 resamples)"
 
 
-def run_labels(run_ids, meta: dict) -> dict[str, str]:
-    """run_id -> 'preset λ=scale' (what differs between runs), with the run id appended only
-    where two chosen runs would read the same."""
-    base = {}
-    for r in run_ids:
-        m = meta.get(r) or {}
-        head = m.get("preset") or r
-        if m.get("ip_scale") is not None:
-            head += f" λ={m['ip_scale']:g}"
-        base[r] = head
-    counts = pd.Series(list(base.values())).value_counts()
-    return {r: (f"{b} · {r}" if counts[b] > 1 else b) for r, b in base.items()}
-
-
 def default_tokens(tokens) -> list[int]:
     """The face tokens present (1-3), else every token but 0 (the background's), else all."""
     tokens = sorted(int(t) for t in tokens)

@@ -81,7 +81,9 @@ def attention_hist(run_ids: list[str], run_meta: dict) -> Standard:
         return Standard("std_hist", "Attention values pre vs post", None, prov,
                         "No attention histograms in the chosen runs (captured with `--capture summaries_only` "
                         "or later, or no sample yet).")
-    fig = attention_charts.hist_overlay(hist, run_meta)
+    labels = {r: (run_meta.get(r) or {}).get("short") or (run_meta.get(r) or {}).get("label") or r for r in run_ids}
+    order = [r for r in run_ids if r in set(hist["run_id"])]
+    fig = attention_charts.hist_facets(hist, run_meta, labels, order)  # one panel per run: readable at any count
     return Standard("std_hist", _title(fig, "Attention values pre vs post"), fig, prov)
 
 

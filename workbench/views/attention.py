@@ -33,7 +33,10 @@ if missing_summaries:
     st.warning(f"{missing_summaries} sample folders or segments hold summaries of older code (maps with "
                f"negative values left out, no counts): run `fastface store backfill --store {path}` once.")
 
-labels = fm.run_labels(run_ids, meta)
+shown = queries.run_labels(run_ids, all_runs)  # by what differs (preset, scale, varied values)
+labels = {r: shown.labels.get(r, r) for r in run_ids}
+if shown.common:
+    st.caption(f"Runs labelled by what differs between them; all share: {shown.common}.")
 order = sorted(run_ids, key=lambda r: run_order(r, meta[r]["preset"], meta[r]["ip_scale"]))
 legend_meta = {r: {**meta[r], "label": labels[r]} for r in run_ids}  # preset and scale, not the run id
 for r in order:

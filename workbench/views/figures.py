@@ -16,6 +16,8 @@ MIMES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "
 
 st.title("Figures")
 path, all_runs, run_ids, meta = queries.chosen_runs_or_stop()
+shown = queries.run_labels(run_ids, all_runs)  # runs labelled by what differs (as on the other pages)
+meta = {r: dict(m, short=shown.labels[r]) if r in shown.labels else m for r, m in meta.items()}
 
 # ------------------------------------------------------------------ export settings
 c1, c2, c3, c4 = st.columns([2, 2, 1, 3])
