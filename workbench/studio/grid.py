@@ -246,7 +246,8 @@ def _metric_lines(df: pd.DataFrame, row_path: str | None, col_path: str | None, 
     values = df.rename(columns={"similarity": "id_sim", "area_ratio": "face_size"})
     metrics = [m for m in ("id_sim", "face_size", "clip_t", "aesthetic") if values[m].notna().any()]
     n_units = len(set(zip(df["identity"], df["prompt"], df["seed"])))
-    st.caption(f"Metrics along the rows' path over all {n_units} sample{'s' if n_units != 1 else ''} of the grid "
+    st.caption(f"Metrics along the rows' path over {'all' if n_units != 1 else 'the'} {n_units} "
+               f"sample{'s' if n_units != 1 else ''} of the grid "
                "(mean; with two or more samples, the 95 % Student-t interval"
                + ("; one sample: its values, no interval" if n_units == 1 else "")
                + "). Samples without a value (no face detected) are left out and counted in the hover.")
