@@ -130,7 +130,10 @@ def test_a_2x2_grid_adds_four_runs_and_draws_them(studio, studio_store):
     fig = at.session_state["wb_figures"]["studio_grid_figure"]["figure"]
     assert sum(t.type == "image" for t in fig.data) == 4
     labels = [a.text for a in fig.layout.annotations]
-    assert any(t.startswith("2.5 · 3") and "ID " in t for t in labels), labels
+    # the paper's layout: each row headed with its value, each column with its, each image with its metrics
+    assert {"<b>am.am1.scale_up = 1.0</b>", "<b>am.am1.scale_up = 2.5</b>"} <= set(labels), labels
+    assert {"<b>guidance.beta[3] = 1.0</b>", "<b>guidance.beta[3] = 3.0</b>"} <= set(labels), labels
+    assert sum(t.startswith(("ID ", "no face")) for t in labels) == 4, labels
 
 
 def test_an_upload_without_a_face_is_refused_and_writes_nothing(studio, studio_store, tmp_path):

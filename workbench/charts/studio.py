@@ -15,11 +15,29 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from workbench.charts import style
-from workbench.charts.attention import N_BINS, bin_centres, log_ticks, upsample
+from workbench.charts.attention import N_BINS, attention_overlay, bin_centres, log_ticks, upsample
 
 #: the two images of a Generate: the base preset and the edited config
 VARIANT_COLORS = {"base": "#7f7f7f", "edited": "#D55E00"}
 DIFF_SCALE = "RdBu_r"
+#: the height a horizontal colour bar (with its title and ticks) takes under a map
+COLORBAR_PX = 62
+
+
+def map_height(column_px: int, image_size: tuple[int, int]) -> int:
+    """The height of a map figure that fills a column ``column_px`` wide: the image at the
+    column's width (its aspect kept) plus the colour bar under it."""
+    W, H = max(int(image_size[0]), 1), max(int(image_size[1]), 1)
+    return int(round((column_px - 8) * H / W)) + COLORBAR_PX
+
+
+def overlay(png: bytes | None, amap: np.ndarray | None, image_size: tuple[int, int], *, height: int,
+            opacity: float = 0.5, box=None, zmax: float | None = None) -> go.Figure:
+    """:func:`attention_overlay` for a narrow column: the image at the top of the figure (spare
+    height, if any, goes between the image and its colour bar, never above the image)."""
+    fig = attention_overlay(png, amap, opacity=opacity, box=box, image_size=image_size, height=height, zmax=zmax)
+    fig.update_yaxes(constraintoward="top")
+    return fig
 
 
 def shared_zmax(*maps: np.ndarray | None) -> float | None:
@@ -52,7 +70,7 @@ def difference_map(diff: np.ndarray | None, image_size: tuple[int, int], *, titl
                           tickfont=dict(size=10)),
             hovertemplate="x %{x:.0f} y %{y:.0f}<br>edited − base %{z:.4g}<extra></extra>"))
     fig.update_xaxes(visible=False, range=[0, W], constrain="domain")
-    fig.update_yaxes(visible=False, range=[H, 0], scaleanchor="x", constrain="domain")
+    fig.update_yaxes(visible=False, range=[H, 0], scaleanchor="x", constrain="domain", constraintoward="top")
     style.apply(fig, title)
     fig.update_layout(margin=dict(l=4, r=4, t=36 if title else 4, b=4), showlegend=False, height=height,
                       plot_bgcolor="white")
@@ -79,11 +97,14 @@ def value_histograms(hists: dict[tuple[str, str], np.ndarray], *, log_y: bool = 
                       dash=style.STAGE_DASH.get(stage, "solid"), width=2),
             marker=dict(size=5), customdata=counts[keep],
             hovertemplate="value ≈ %{x:.3f}<br>fraction %{y:.3g}<br>count %{customdata:.0f}<extra></extra>"))
-    fig.update_xaxes(title_text="attention value (bins of 1/32; outer points: <0 and >1)")
+    fig.update_xaxes(title_text="attention value (bins of 1/32; end points: < 0 and > 1)")
     fig.update_yaxes(title_text="fraction of values", type="log" if log_y else "linear")
     if log_y:
         fig.update_yaxes(**log_ticks([y for t in fig.data for y in t.y]))
-    return style.apply(fig, title)
+    style.apply(fig, title)
+    fig.update_layout(height=400, margin=dict(l=64, r=16, t=84, b=56),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
+    return fig
 
 
 def _uri(png: bytes) -> str:
@@ -93,8 +114,11 @@ def _uri(png: bytes) -> str:
 def image_grid(cells: list[dict], row_values: list[str], col_values: list[str], *, row_title: str = "",
                col_title: str = "", title: str | None = None, zmax: float | None = None,
                opacity: float = 0.5, cell_px: int = 190) -> go.Figure:
-    """Rows x columns of images, each titled with its label (values and metrics), optionally with
-    an attention map on top (one colour scale for the whole grid).
+    """Rows x columns of images as the paper draws its ablations: each column headed with
+    ``col_title = value``, each row with ``row_title = value`` (rotated, on the left), each image
+    titled with its own label (its metrics; ``<br>`` for a second line), optionally with an
+    attention map on top (one colour scale for the whole grid).  The images are ``cell_px``
+    square (their aspect kept), with no spare space around them.
 
     ``cells``: dicts with row, col (indices), png (bytes or None), size (W, H), label, and
     optionally amap (2-D array) and box (x0, y0, x1, y1)."""
@@ -102,11 +126,21 @@ def image_grid(cells: list[dict], row_values: list[str], col_values: list[str], 
     titles = [""] * (n_rows * n_cols)
     for c in cells:
         titles[c["row"] * n_cols + c["col"]] = c.get("label", "")
-    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles, horizontal_spacing=0.02,
-                        vertical_spacing=0.09 if n_rows > 1 else 0.0)
     maps = [c.get("amap") for c in cells if c.get("amap") is not None]
     top = zmax if zmax is not None else shared_zmax(*maps)
-    shown_bar = False
+    shown_bar = bool(maps)
+    # pixels: the cells' labels sit in the gaps above each row, the column headers above those
+    label_px = 8 + 15 * max([t.count("<br>") + 1 for t in titles if t] or [0])
+    gap_x = 12
+    head_px = 26 if col_title else 0
+    left = 34 if row_title else 10
+    right = 110 if shown_bar else 10
+    top_px = (40 if title else 8) + head_px + label_px
+    plot_w = n_cols * cell_px + (n_cols - 1) * gap_x
+    plot_h = n_rows * cell_px + (n_rows - 1) * label_px
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles,
+                        horizontal_spacing=gap_x / plot_w if n_cols > 1 else 0.0,
+                        vertical_spacing=label_px / plot_h if n_rows > 1 else 0.0)
     for c in cells:
         r, k = c["row"] + 1, c["col"] + 1
         W, H = (int(c["size"][0]), int(c["size"][1])) if c.get("size") else (64, 64)
@@ -119,30 +153,39 @@ def image_grid(cells: list[dict], row_values: list[str], col_values: list[str], 
             fig.add_trace(go.Heatmap(
                 z=amap, x0=W / w / 2, dx=W / w, y0=H / h / 2, dy=H / h, opacity=opacity, coloraxis="coloraxis",
                 hovertemplate="value %{z:.4g}<extra></extra>"), row=r, col=k)
-            shown_bar = True
         box = c.get("box")
         if box is not None and all(v is not None and np.isfinite(v) for v in box):
             fig.add_shape(type="rect", x0=box[0], y0=box[1], x1=box[2], y1=box[3],
                           line=dict(color=style.FACE_BOX_COLOR, width=1.5), row=r, col=k)
+        n = (r - 1) * n_cols + k
         fig.update_xaxes(visible=False, range=[0, W], constrain="domain", row=r, col=k)
-        fig.update_yaxes(visible=False, range=[H, 0], scaleanchor=f"x{'' if (r - 1) * n_cols + k == 1 else (r - 1) * n_cols + k}",
-                         constrain="domain", row=r, col=k)
+        fig.update_yaxes(visible=False, range=[H, 0], scaleanchor=f"x{'' if n == 1 else n}", constrain="domain",
+                         constraintoward="top", row=r, col=k)
     if shown_bar:
         fig.update_layout(coloraxis=dict(colorscale=style.ATTENTION_SCALE, cmin=0, cmax=top,
-                                         colorbar=dict(title=dict(text="attention", side="right"), thickness=10)))
+                                         colorbar=dict(title=dict(text="attention", side="right"), thickness=10,
+                                                       len=min(1.0, 320 / plot_h), y=1.0, yanchor="top")))
     style.apply(fig, title)
-    for a in fig.layout.annotations:  # the subplot titles: the cell labels, small
+    for a in fig.layout.annotations:  # the subplot titles: the cells' labels, small
         a.font = dict(size=11)
-    top_margin = (60 if title else 30) + (24 if col_title else 0)
-    fig.update_layout(height=int(top_margin + 50 + n_rows * (cell_px + 46)),
-                      width=int(max(90 + n_cols * (cell_px + 10), 420)),
-                      margin=dict(l=70, r=30, t=top_margin + 20, b=20), showlegend=False)
+    fig.update_layout(height=int(top_px + plot_h + 10), width=int(left + plot_w + right),
+                      margin=dict(l=left, r=right, t=top_px, b=10, autoexpand=False), showlegend=False)
+    if title:
+        fig.update_layout(title=dict(x=0, xref="paper", y=1.0, yref="container", yanchor="top", pad=dict(t=8)))
+    # headers: the value of each column above it, of each row beside it
+    if head_px:
+        for j, v in enumerate(col_values):
+            dom = fig.layout[f"xaxis{'' if j == 0 else j + 1}"].domain
+            fig.add_annotation(text=f"<b>{col_title} = {v}</b>", xref="paper", yref="paper",
+                               x=(dom[0] + dom[1]) / 2, xanchor="center", y=1.0, yshift=label_px + 2, yanchor="bottom",
+                               showarrow=False, font=dict(size=12))
     if row_title:
-        fig.add_annotation(text=row_title, xref="paper", yref="paper", x=-0.06, y=0.5, textangle=-90,
-                           showarrow=False, font=dict(size=12))
-    if col_title:
-        fig.add_annotation(text=col_title, xref="paper", yref="paper", x=0.5, y=1.0, yshift=48,
-                           showarrow=False, font=dict(size=12))
+        for i, v in enumerate(row_values):
+            dom = fig.layout[f"yaxis{'' if i == 0 else i * n_cols + 1}"].domain
+            fig.add_annotation(text=f"<b>{row_title} = {v}</b>",
+                               xref="paper", yref="paper", x=0, xshift=-6, xanchor="right",
+                               y=(dom[0] + dom[1]) / 2, yanchor="middle", textangle=-90, showarrow=False,
+                               font=dict(size=12))
     return fig
 
 
@@ -169,4 +212,7 @@ def metric_along_axis(summary: pd.DataFrame, axis: str, metric: str, by: str | N
                           "(missing %{customdata[1]})<extra></extra>"))
     fig.update_xaxes(title_text=axis, type="category")
     fig.update_yaxes(title_text=metric)
-    return style.apply(fig, title or f"{metric} along {axis}")
+    style.apply(fig, title or f"{metric} along {axis}")
+    fig.update_layout(height=360, margin=dict(l=64, r=16, t=84, b=56),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
+    return fig

@@ -15,10 +15,11 @@ import streamlit as st
 
 from fastface.method.config import ConfigError, load_preset, preset_names
 from fastface.studio import grid as G
-from fastface.studio.maps import DEFAULT_TOKENS, part_of
+from fastface.studio.maps import part_of
 from workbench.charts import studio as studio_charts
 from workbench.charts.maps import decode_row, png_size
 from workbench.data import export, queries
+from workbench.studio.results import token_select, token_text
 
 NEW, STORED = "New grid", "A stored grid"
 STATE_GRID = "studio_grid_id"
@@ -162,34 +163,44 @@ def show_grid(gid: str | None, subject) -> None:
         row_path, col_path = col_path, row_path
     row_vals = _order(one[row_path]) if row_path else [None]
     col_vals = _order(one[col_path]) if col_path else [None]
-    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1.2, 1])
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1.2, 1.2, 1])
     overlay = c1.toggle("Attention overlay", key="studio_g_overlay")
     amaps: dict = {}
     where = ""
     if overlay:
-        part = c2.selectbox("Part", ["down", "mid", "up"], index=2, key="studio_g_part")
-        step = int(c3.number_input("Step", min_value=0, value=0, step=1, key="studio_g_step"))
-        tokens = c4.multiselect("ID tokens (summed)", [0, 1, 2, 3], default=list(DEFAULT_TOKENS), key="studio_g_tokens")
-        stage = c5.radio("Stage", ["pre", "post"], index=1, key="studio_g_stage", horizontal=True)
-        amaps = _overlay_maps(one, part, step, tokens or [0, 1, 2, 3], stage)
-        where = f" · attention: {part} mean, step {step}, tokens {'+'.join(map(str, tokens))}, {stage}"
+        catalog = queries.query("map_catalog", run_ids=sorted(set(one["run_id"])))
+        if catalog.empty:
+            st.info("No attention maps were captured for this grid's runs.")
+        else:
+            parts = [p for p in ("down", "mid", "up") if p in set(catalog["part"])]
+            part = c2.selectbox("Part", parts, index=len(parts) - 1, key="studio_g_part")
+            steps = sorted(int(v) for v in set(catalog["step"]))
+            step = (c3.select_slider("Step", steps, value=steps[-1], key="studio_g_step_of") if len(steps) > 1
+                    else steps[0])
+            tokens = token_select(c4, sorted(int(v) for v in set(catalog["token"]) if v is not None and v >= 0),
+                                  key="studio_g_tokset")
+            stages = [v for v in ("pre", "post") if v in set(catalog["stage"])]
+            stage = c5.radio("Stage", stages, index=len(stages) - 1, key="studio_g_stage", horizontal=True)
+            amaps = _overlay_maps(one, catalog, part, step, list(tokens), stage)
+            where = f" · attention: {part} (mean of its sites), step {step}, ID tokens {token_text(tokens)}, {stage}"
     cells = []
     for _, r in one.iterrows():
         i = row_vals.index(r[row_path]) if row_path else 0
         j = col_vals.index(r[col_path]) if col_path else 0
-        metrics = [f"ID {r['similarity']:.3f}" if pd.notna(r["similarity"]) else "no face",
-                   f"size {r['area_ratio']:.2f}" if pd.notna(r["area_ratio"]) else None,
-                   f"CLIP {r['clip_t']:.3f}" if pd.notna(r.get("clip_t")) else None,
-                   f"aes {r['aesthetic']:.2f}" if pd.notna(r.get("aesthetic")) else None]
-        label = " · ".join(f"{v}" for v in (r[row_path] if row_path else None, r[col_path] if col_path else None)
-                           if v is not None) or "base"
+        face = [f"ID {r['similarity']:.3f}" if pd.notna(r["similarity"]) else "no face",
+                f"size {r['area_ratio']:.2f}" if pd.notna(r["area_ratio"]) else None]
+        more = [f"CLIP {r['clip_t']:.3f}" if pd.notna(r.get("clip_t")) else None,
+                f"aes {r['aesthetic']:.2f}" if pd.notna(r.get("aesthetic")) else None]
+        label = "<br>".join(" · ".join(m for m in line if m) for line in (face, more) if any(line))
         png = bytes(r["image_png"]) if r["image_png"] is not None else None
         box = (r["x0"], r["y0"], r["x1"], r["y1"]) if r["detected"] is True else None
         cells.append({"row": i, "col": j, "png": png, "size": png_size(png) if png else None, "box": box,
-                      "label": f"{label}<br>{' · '.join(m for m in metrics if m)}", "amap": amaps.get(r["run_id"])})
+                      "label": label, "amap": amaps.get(r["run_id"])})
     title = f"{unit[0]} · seed {unit[2]}"
+    cell_px = int(max(120, min(256, (820 - 12 * (len(col_vals) - 1)) / max(len(col_vals), 1))))
     fig = studio_charts.image_grid(cells, [str(v) for v in row_vals], [str(v) for v in col_vals],
-                                   row_title=row_path or "", col_title=col_path or "", title=title)
+                                   row_title=row_path or "", col_title=col_path or "", title=title,
+                                   cell_px=cell_px)
     prov = queries.provenance("studio_grid_samples", grid=gid)
     prov["run_ids"] = sorted(set(one["run_id"]))
     prov["configs"] = _configs(prov["run_ids"])
@@ -205,9 +216,9 @@ def _configs(run_ids: list[str]) -> dict:
     return {r.run_id: json.loads(r.config_json) for r in sub.itertuples(index=False) if r.config_json}
 
 
-def _overlay_maps(one: pd.DataFrame, part: str, step: int, tokens: list[int], stage: str) -> dict:
+def _overlay_maps(one: pd.DataFrame, catalog: pd.DataFrame, part: str, step: int, tokens: list[int],
+                  stage: str) -> dict:
     run_ids = sorted(set(one["run_id"]))
-    catalog = queries.query("map_catalog", run_ids=run_ids)
     sites = sorted({s for s in catalog["site"] if part_of(s) == part}) if not catalog.empty else []
     if not sites:
         st.info(f"No {part} maps were captured for this grid.")
@@ -235,9 +246,11 @@ def _metric_lines(df: pd.DataFrame, row_path: str | None, col_path: str | None, 
     values = df.rename(columns={"similarity": "id_sim", "area_ratio": "face_size"})
     metrics = [m for m in ("id_sim", "face_size", "clip_t", "aesthetic") if values[m].notna().any()]
     n_units = len(set(zip(df["identity"], df["prompt"], df["seed"])))
-    st.caption(f"Metrics along the rows' path over all {n_units} samples of the grid (mean; with two or more "
-               "samples, the 95 % Student-t interval). Samples without a value (no face detected) are left out "
-               "and counted in the hover.")
+    st.caption(f"Metrics along the rows' path over {'all' if n_units != 1 else 'the'} {n_units} "
+               f"sample{'s' if n_units != 1 else ''} of the grid "
+               "(mean; with two or more samples, the 95 % Student-t interval"
+               + ("; one sample: its values, no interval" if n_units == 1 else "")
+               + "). Samples without a value (no face detected) are left out and counted in the hover.")
     cols = st.columns(max(len(metrics), 1))
     for col, m in zip(cols, metrics):
         summary = G.along_axis(values, row_path, m, by=col_path)

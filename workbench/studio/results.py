@@ -1,6 +1,6 @@
-"""Generate's results: base and edited image side by side with their attention overlays (one
-shared colour scale) and the difference, the pre/post value histograms (Fig. 6), and face
-detection, face size and ID similarity of both."""
+"""Generate's results: the base and the edited image side by side (each captioned with its face
+detection, face size and ID similarity), their attention overlays (one shared colour scale) and
+the difference, and the pre/post value histograms (Fig. 6)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,59 @@ from workbench.charts.maps import png_size
 from workbench.data import export
 
 PART_MEAN = "mean of a part"
+#: the shown size of the plain images (smaller images are enlarged pixel by pixel)
+IMAGE_PX = 256
+#: the overlay row's columns at a 1400 px window (the maps' figures are sized to it)
+OVERLAY_COLUMN_PX = 200
+
+
+def token_choices(tokens) -> list[tuple[int, ...]]:
+    """The ID-token selections offered: the default sum (tokens 1-3), all tokens summed, each token."""
+    tokens = [int(t) for t in tokens]
+    default = tuple(t for t in DEFAULT_TOKENS if t in tokens)
+    out = [default] if default else []
+    if tuple(tokens) not in out:
+        out.append(tuple(tokens))
+    return out + [(t,) for t in tokens if (t,) not in out]
+
+
+def token_text(sel: tuple[int, ...]) -> str:
+    if len(sel) == 1:
+        return f"token {sel[0]}"
+    run = list(sel) == list(range(sel[0], sel[-1] + 1))
+    return f"{sel[0]}–{sel[-1]} (sum)" if run else "+".join(map(str, sel)) + " (sum)"
+
+
+def token_select(col, tokens, key: str) -> tuple[int, ...]:
+    choices = token_choices(tokens)
+    if st.session_state.get(key) not in choices:
+        st.session_state.pop(key, None)
+    return col.selectbox("ID tokens", choices, key=key, format_func=token_text,
+                         help="Which ID tokens' attention the map shows: tokens 1-3 summed (the identity "
+                              "tokens after the first), all tokens summed, or one token.")
+
+
+def display_image(png: bytes, px: int = IMAGE_PX):
+    """The image at ``px`` wide: smaller ones enlarged by whole pixels (nearest), larger ones as they are."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    if img.width < px:
+        f = max(px // img.width, 1)
+        img = img.resize((img.width * f, img.height * f), Image.NEAREST)
+    return img
+
+
+def face_caption(o) -> str:
+    detected = {True: "face detected", False: "no face detected", None: "face detection not run"}[o.detected]
+    parts = [detected]
+    if o.face_size is not None:
+        parts.append(f"face size {o.face_size:.3f}")
+    if o.id_sim is not None:
+        parts.append(f"ID similarity {o.id_sim:.3f}")
+    return " · ".join(parts)
 
 
 def overlay_controls(maps, key: str = "studio_ov") -> dict:
@@ -30,9 +83,7 @@ def overlay_controls(maps, key: str = "studio_ov") -> dict:
     steps = maps.steps
     sel["step"] = (c2.select_slider("Step", steps, value=steps[-1], key=f"{key}_step") if len(steps) > 1
                    else steps[0])
-    tokens = maps.tokens
-    sel["tokens"] = tuple(c3.multiselect("ID tokens (summed)", tokens, default=[t for t in DEFAULT_TOKENS if t in tokens],
-                                         key=f"{key}_tokens") or tokens)
+    sel["tokens"] = token_select(c3, maps.tokens, key=f"{key}_tokset")
     stages = maps.stages
     sel["stage"] = c4.radio("Stage", stages, index=len(stages) - 1, key=f"{key}_stage", horizontal=True)
     sel["opacity"] = c4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
@@ -41,8 +92,7 @@ def overlay_controls(maps, key: str = "studio_ov") -> dict:
 
 def where_text(sel: dict) -> str:
     where = f"{sel['part']} (mean of its sites)" if sel.get("part") else attention_charts.short_site(sel["site"])
-    toks = "+".join(str(t) for t in sel["tokens"])
-    return f"{where} · step {sel['step']} · ID tokens {toks} · {sel['stage']}"
+    return f"{where} · step {sel['step']} · ID tokens {token_text(sel['tokens'])} · {sel['stage']}"
 
 
 def face_table(outcomes: dict) -> pd.DataFrame:
@@ -65,6 +115,11 @@ def show_results(result: dict) -> None:
     edits = ", ".join(f"{k}={studio_charts_text(v)}" for k, v in coords.items()) or "no edit (the preset itself)"
     st.caption(f"{result['subject'].identity} · “{result['subject'].prompt}” · seed {result['subject'].seed} · "
                f"base **{result['preset']}** · edited: {edits}")
+    for col, (label, o) in zip(st.columns(2), (("base", base), ("edited", edited))):
+        with col:
+            st.markdown(f"**{label}** · {result['preset']}" + ("" if label == "base" else " + edits"))
+            st.image(display_image(o.png), width=IMAGE_PX)
+            st.caption(face_caption(o))
     sel = overlay_controls(edited.maps)
     amaps = {k: o.maps.map(step=sel["step"], stage=sel["stage"], tokens=sel["tokens"], part=sel.get("part"),
                            site=sel.get("site")) for k, o in (("base", base), ("edited", edited))}
@@ -72,29 +127,31 @@ def show_results(result: dict) -> None:
     st.caption(f"Attention: {where_text(sel)} · one colour scale (0 to {zmax:.3g})" if zmax is not None
                else f"No maps for {where_text(sel)}.")
     size = png_size(base.png) or (64, 64)
+    height = studio_charts.map_height(OVERLAY_COLUMN_PX, size)
     cols = st.columns(3)
     prov = {"query": "studio:generate", "params": {"coords": {k: studio_charts_text(v) for k, v in coords.items()},
                                                    "preset": result["preset"], **sel},
             "configs": {"base": base.config.to_dict(), "edited": edited.config.to_dict()}}
     for col, (label, o) in zip(cols, (("base", base), ("edited", edited))):
         with col:
-            st.markdown(f"**{label}** · {result['preset']}" + ("" if label == "base" else " + edits"))
-            fig = attention_charts.attention_overlay(o.png, amaps[label], opacity=sel["opacity"], box=o.box,
-                                                     image_size=size, height=380, zmax=zmax)
+            st.markdown(f"**{label}** · attention")
+            fig = studio_charts.overlay(o.png, amaps[label], size, opacity=sel["opacity"], box=o.box,
+                                        height=height, zmax=zmax)
             export.show(fig, key=f"studio_overlay_{label}", page="Studio", provenance=prov, theme=None)
     with cols[2]:
-        st.markdown("**difference** · edited − base")
+        st.markdown("**difference**")
         diff = studio_charts.difference(amaps["edited"], amaps["base"])
-        export.show(studio_charts.difference_map(diff, size, height=380), key="studio_diff", page="Studio",
+        export.show(studio_charts.difference_map(diff, size, height=height), key="studio_diff", page="Studio",
                     provenance=prov, theme=None)
     st.dataframe(face_table({"base": base, "edited": edited}), hide_index=True, width="stretch",
                  column_config={"face size": st.column_config.NumberColumn(format="%.3f", help="face box area / image area"),
                                 "ID similarity": st.column_config.NumberColumn(
                                     format="%.3f", help="cosine of the generated and the reference face embedding")})
     with st.container(border=True):
-        h1, h2 = st.columns([3, 1])
-        scope = h2.radio("Histogram over", ["the overlay's selection", "every map"], key="studio_hist_scope")
-        log_y = h2.toggle("Log scale", value=True, key="studio_hist_log")
+        h2, h3 = st.columns([2, 1], vertical_alignment="bottom")
+        scope = h2.radio("Histogram over", ["the overlay's selection", "every map"], key="studio_hist_scope",
+                         horizontal=True)
+        log_y = h3.toggle("Log scale", value=True, key="studio_hist_log")
         hists, counts = {}, []
         for label, o in (("base", base), ("edited", edited)):
             for stage in o.maps.stages:
@@ -106,9 +163,8 @@ def show_results(result: dict) -> None:
                 hists[(label, stage)] = h
                 counts.append(f"{label} {stage}: {n}")
         fig = studio_charts.value_histograms(hists, log_y=log_y)
-        with h1:
-            export.show(fig, key="studio_hist", page="Studio", provenance=prov, theme=None)
-        h2.caption("Maps summed: " + ", ".join(counts))
+        export.show(fig, key="studio_hist", page="Studio", provenance=prov, theme=None)
+        st.caption("Maps summed: " + ", ".join(counts))
 
 
 def studio_charts_text(v) -> str:

@@ -116,10 +116,11 @@ def show_reference(ref) -> None:
     t = max(1, min(h, w) // 150)
     for (a, b, c, d) in ((y0, y0 + t, x0, x1), (y1 - t, y1, x0, x1), (y0, y1, x0, x0 + t), (y0, y1, x1 - t, x1)):
         img[max(a, 0):min(b, h), max(c, 0):min(d, w)] = np.array([0, 255, 102], dtype=np.uint8)
-    c1, c2, c3 = st.columns([1, 1, 2])
-    c1.image(img, caption=f"{ref.name} · face found ({ref.backend})", width=160)
+    # the images fill their columns (a fixed width wider than a column ran into the next one)
+    c1, c2, c3 = st.columns([1, 1, 1.4], gap="medium")
+    c1.image(img, caption=f"{ref.name} · face found ({ref.backend})", width="stretch")
     if ref.crop is not None:
-        c2.image(ref.crop, caption="aligned crop (the adapter's input)", width=160)
+        c2.image(ref.crop, caption="aligned crop (the adapter's input)", width="stretch")
     c3.caption(f"ID photo: `{ref.path or ref.name}`")
 
 
