@@ -229,6 +229,8 @@ def cmd_demo(args) -> int:
         tiny=True, face_world=world == "face", steps=None, device="cpu", weights_root=None, cache_dir=None,
         face_backend="dlib", store=args.store, height=None, width=None, clip_crop_order=None, insightface_root=None,
         faceid_weight=None,
+        # the text half of the decoupled block beside the ID maps: two words of every face-world prompt
+        words=["person", "background"] if world == "face" else None,
     )
 
     def fill() -> None:
