@@ -173,3 +173,17 @@ def test_quick_chart_and_progress():
     assert quick_charts.progress_fraction(3, 6) == 0.5
     assert quick_charts.progress_fraction(3, None) is None and quick_charts.progress_fraction(9, 6) == 1.0
     json.loads(fig.to_json())  # serialisable (the Figures registry stores JSON)
+
+
+def test_paper_height_gives_each_row_of_a_panel_grid_room():
+    """A 4-row grid of panels (the standard histogram figure in single column) gets 12 body
+    lines per row: 8 pt at 96 dpi = 10.67 px, so 70 + 4 * 12 * 10.67 = 582 px (a 4:3 plot of a
+    single column would be 252 px, too short for four rows of titled panels)."""
+    from plotly.subplots import make_subplots
+
+    from workbench.charts import style
+
+    grid = make_subplots(rows=4, cols=3)
+    assert style.subplot_rows(grid) == 4
+    assert style.paper_height(grid, 336, legend="inside") == 582
+    assert style.paper_height(make_subplots(rows=1, cols=3), 336, legend="inside") == 252

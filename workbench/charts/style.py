@@ -249,6 +249,13 @@ def _top_annotation_px(fig: go.Figure, body: float) -> float:
     return 1.6 * body if top else 0.0
 
 
+def subplot_rows(fig: go.Figure) -> int:
+    """Rows of a subplot grid: the distinct vertical domains of its y axes (1 for a single plot)."""
+    domains = {tuple(round(v, 4) for v in ax.domain) for name in fig.layout
+               if name.startswith("yaxis") and (ax := fig.layout[name]) is not None and ax.domain}
+    return max(len(domains), 1)
+
+
 def paper_height(fig: go.Figure, width_px: int, legend: str = "below") -> int:
     """Export height for a column width: a 4:3 (single) or ~2:1 (double) plot area, at least one
     two-line row per run on a per-run chart, plus the legend's rows when it sits below."""
@@ -257,6 +264,9 @@ def paper_height(fig: go.Figure, width_px: int, legend: str = "below") -> int:
     rows = category_rows(fig)
     if rows:
         h = max(h, 90 + rows * 2.6 * body)
+    grid_rows = subplot_rows(fig)
+    if grid_rows > 1:  # a grid of panels: each row a readable panel (its title, plot and ticks)
+        h = max(h, 70 + grid_rows * 12 * body)
     if legend == "below" and shows_legend(fig):
         legend_h = legend_rows(fig, width_px) * LEGEND_ROW_EM * pt_px(PRINT_LEGEND_PT) + 16
         # plotly does not let margins take most of the figure: a tall legend gets a taller plot

@@ -73,7 +73,11 @@ def id_sim_face_size(run_ids: list[str], run_meta: dict, model: str | None = Non
     return Standard("std_id_sim_size", title, fig, prov, sub)
 
 
-def attention_hist(run_ids: list[str], run_meta: dict) -> Standard:
+#: panels per row of the histogram figure at each journal column width (panel titles stay apart)
+HIST_COLS = {"single": 3, "double": 4}
+
+
+def attention_hist(run_ids: list[str], run_meta: dict, column: str = "single") -> Standard:
     params = dict(run_ids=run_ids, part=None, block=None, step=None, token=None, branch=None)
     hist = queries.query("hist_sum", **params)
     prov = queries.provenance("hist_sum", **params)
@@ -83,7 +87,7 @@ def attention_hist(run_ids: list[str], run_meta: dict) -> Standard:
                         "or later, or no sample yet).")
     labels = {r: (run_meta.get(r) or {}).get("short") or (run_meta.get(r) or {}).get("label") or r for r in run_ids}
     order = [r for r in run_ids if r in set(hist["run_id"])]
-    fig = attention_charts.hist_facets(hist, run_meta, labels, order)  # one panel per run: readable at any count
+    fig = attention_charts.hist_facets(hist, run_meta, labels, order, cols=HIST_COLS.get(column, 4))  # one panel per run
     return Standard("std_hist", _title(fig, "Attention values pre vs post"), fig, prov)
 
 
@@ -115,10 +119,10 @@ def _title(fig: go.Figure, default: str) -> str:
     return str(t).replace("<br>", " ")
 
 
-def build(run_ids: list[str], run_meta: dict, model: str | None = None) -> list[Standard]:
+def build(run_ids: list[str], run_meta: dict, model: str | None = None, column: str = "single") -> list[Standard]:
     """Every standard figure of the chosen runs, in the Figures page's order."""
     return [id_sim_face_size(run_ids, run_meta, model), *faces(run_ids, run_meta),
-            attention_hist(run_ids, run_meta)]
+            attention_hist(run_ids, run_meta, column)]
 
 
 def models_of(run_ids: list[str]) -> list[str]:

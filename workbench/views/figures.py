@@ -64,7 +64,7 @@ if len(models) > 1:
                          format_func=standard_figures.short_model,
                          help="fastface evaluate's metrics (model '#protocol=...') come first; the capture's "
                               "own face scorer writes the same metric names under its backend name.")
-std = standard_figures.build(run_ids, meta, model)
+std = standard_figures.build(run_ids, meta, model, column)
 ready = [s for s in std if s.fig is not None]
 st.subheader("Standard figures of the chosen runs")
 if st.button(f"Export all {len(ready)} standard figures", key="fig_export_all", type="primary",
