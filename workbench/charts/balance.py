@@ -22,6 +22,16 @@ PARTS = ("down", "mid", "up")
 REGIONS = {"id_share": "whole image", "id_share_in_box": "in face box", "id_share_out_box": "outside face box"}
 
 
+def _legend_below(fig: go.Figure, plot_height: int) -> None:
+    """A horizontal legend under the plot, 4 entries a row, the figure as tall as it needs: the
+    legend never scrolls and never takes the plot's width, at any number of runs."""
+    n = len({t.name for t in fig.data if t.showlegend is not False and t.name})
+    rows = -(-n // 4)
+    fig.update_layout(height=plot_height + 24 * rows, margin=dict(b=80 + 24 * rows),
+                      legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0, yanchor="bottom",
+                                  entrywidth=0.24, entrywidthmode="fraction"))
+
+
 def _meta(run_meta: dict, run_id: str) -> dict:
     return run_meta.get(run_id) or {"preset": None, "ip_scale": None, "label": run_id}
 
@@ -49,7 +59,8 @@ def share_by_step(df: pd.DataFrame, run_meta: dict, *, title: str = "ID share of
                           row=1, col=k)
             fig.update_xaxes(title_text="step", dtick=1, row=1, col=k)
     fig.update_yaxes(title_text="id / (id + text)", row=1, col=1)
-    fig.update_layout(title=title, height=380)
+    _legend_below(fig, 380)
+    fig.update_layout(title=title)
     return fig
 
 
@@ -108,5 +119,6 @@ def change_bars(changes: pd.DataFrame, run_meta: dict, *, title: str = "Change o
                           row=1, col=k)
     fig.add_hline(y=0, line_width=1, line_color="grey")
     fig.update_yaxes(title_text="Δ id / (id + text)", row=1, col=1)
-    fig.update_layout(title=title, barmode="group", height=380)
+    _legend_below(fig, 380)
+    fig.update_layout(title=title, barmode="group")
     return fig
