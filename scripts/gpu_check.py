@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": [py, "tests/benchmarks/bench_pipeline.py", *full, "--repeats", "1" if a.cpu_dry_run else "3",
                      "--json", str(out / "pipeline.json")],
         "capture": [py, "tests/benchmarks/bench_capture.py", *full, "--repeats", "1" if a.cpu_dry_run else "3",
-                    "--specs", "summaries_only,head_mean", "--store-samples", "0", "--json", str(out / "capture.json")],
+                    "--specs", "summaries_only,head_mean_no_balance,head_mean,head_mean_words_all", "--store-samples", "0", "--json", str(out / "capture.json")],
         "am2 precision": [py, "tests/benchmarks/bench_am2_precision.py", *full, "--json", str(out / "am2.json")],
         "real weights": [py, "tests/benchmarks/real_weights_check.py", "--json", str(out / "real.json"),
                          "--images", str(out / "real-images"),
