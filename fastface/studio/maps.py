@@ -1,5 +1,6 @@
 """The captured maps of one image, held in memory: selection by part or site, step, ID tokens and
-stage, and the summed value histograms (the paper's Fig. 6).
+stage, and the summed value histograms (the paper's Fig. 6); the prompt words' text-attention maps
+(:class:`WordMapSet`: stream 'text', stage 'pre') beside them.
 
 A shown map is the mean over the chosen sites (each upsampled to the finest grid, as the Samples
 page's overlay does) of the sum over the chosen ID tokens, for one step and stage of the
@@ -36,7 +37,7 @@ def upsample(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 class MapSet:
     """Maps of one sample (``store.records.MapRecord``), decoded on demand: the ID tokens' maps
-    (stream 'id'; a capture with prompt words also returns word maps, not shown here)."""
+    (stream 'id'; the word maps of a capture with prompt words are :class:`WordMapSet`'s)."""
 
     def __init__(self, records: Iterable, branch: str = "text_id"):
         self.records = [r for r in records if r.branch == branch and getattr(r, "stream", "id") == "id"]
@@ -118,3 +119,44 @@ class MapSet:
             counts += np.asarray(r.hist, dtype=np.int64)
             n += 1
         return counts, n
+
+
+class WordMapSet:
+    """The prompt words' maps of one sample (stream 'text', token -1, stage 'pre': the text
+    attention before any AM): one map per site, step and word, decoded on demand."""
+
+    def __init__(self, records: Iterable, branch: str = "text_id"):
+        self.records = [r for r in records if r.branch == branch and getattr(r, "stream", "id") == "text"]
+        self.branch = branch
+        self._index = {(r.site, int(r.step), r.word): r for r in self.records}
+        self._decoded: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def words(self) -> list[str]:
+        """The captured words in order of first capture (the prompt's order: <start> first)."""
+        return list(dict.fromkeys(r.word for r in self.records))
+
+    def map(self, *, step: int, word: str, part: str | None = None, site: str | None = None) -> np.ndarray | None:
+        """Mean over the chosen sites (each upsampled to the finest grid) of the word's map; None
+        when nothing matches or only summaries were kept."""
+        from store.encode import decode_map
+
+        sites = sorted({r.site for r in self.records})
+        chosen = [site] if site is not None else [s for s in sites if part is None or part_of(s) == part]
+        per_site = []
+        for s in chosen:
+            rec = self._index.get((s, int(step), word))
+            if rec is None:
+                continue
+            key = (s, int(step), word)
+            if key not in self._decoded:
+                self._decoded[key] = decode_map(rec.data, rec.encoding, rec.scale, rec.height, rec.width)
+            if self._decoded[key] is not None:
+                per_site.append(self._decoded[key].astype(np.float64))
+        if not per_site:
+            return None
+        shape = max((m.shape for m in per_site), key=lambda sh: sh[0] * sh[1])
+        return np.mean([upsample(m, shape) for m in per_site], axis=0)

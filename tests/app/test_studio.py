@@ -109,6 +109,31 @@ def test_edit_changes_the_image_reproducibly_and_keep_writes_two_runs(studio, st
                           [next(k for k, v in new.items() if v["variation"]["coords"])]).fetchone()[0]
     assert bytes(png) == edited.png  # Keep stores the image that was shown
 
+    # the prompt words' row: every word of the prompt offered, 'person' first; the edited map of a
+    # word is the mean over the up sites (each upsampled to the finest grid) of the stored text
+    # maps of that word at the overlay's step, read back from the kept run with plain DuckDB
+    prompt = first["subject"].prompt
+    word_box = at.selectbox(key="studio_word")
+    assert word_box.value == "person"
+    assert list(word_box.options) == ["<start>", *dict.fromkeys(prompt.split()), "<end>"]
+    word = prompt.split()[-1]
+    word_box.set_value(word)
+    ok(at.run())
+    assert any(f"Word “{word}”: the text attention" in c.value for c in at.caption), [c.value for c in at.caption]
+    step = at.select_slider(key="studio_ov_step").value
+    shown = np.asarray(at.session_state["wb_figures"]["studio_word_edited"]["figure"].data[-1].z, dtype=float)
+    edited_run = next(k for k, v in new.items() if v["variation"]["coords"])
+    with duckdb.connect(f"{studio_store['path']}/catalog.duckdb", read_only=True) as con:
+        rows = con.execute("select site, data, height, width from maps where run_id = ? and stream = 'text' "
+                           "and word = ? and step = ? and branch = 'text_id' and stage = 'pre' and token = -1 "
+                           "and site like 'up_blocks%'", [edited_run, word, step]).fetchall()
+    assert rows
+    grids = [np.asarray(d, dtype=np.uint16).view(np.float16).astype(float).reshape(h, w) for _, d, h, w in rows]
+    H = max(g.shape[0] for g in grids)
+    expected = np.mean([np.kron(g, np.ones((H // g.shape[0], H // g.shape[1]))) for g in grids], axis=0)
+    np.testing.assert_allclose(shown, expected, rtol=1e-6, atol=1e-7)
+    assert 0 < expected.max() <= 1  # a share of the softmax over the prompt's tokens
+
 
 def test_a_2x2_grid_adds_four_runs_and_draws_them(studio, studio_store):
     at = studio

@@ -1,6 +1,7 @@
 """Generate's results: the base and the edited image side by side (each captioned with its face
 detection, face size and ID similarity), their attention overlays (one shared colour scale) and
-the difference, and the pre/post value histograms (Fig. 6)."""
+the difference, a prompt word's text-attention maps beside them (a second row, its own colour
+scale), and the pre/post value histograms (Fig. 6)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,52 @@ def where_text(sel: dict) -> str:
     return f"{where} · step {sel['step']} · ID tokens {token_text(sel['tokens'])} · {sel['stage']}"
 
 
+def default_word(words: list[str]) -> str | None:
+    """The word row's first choice: 'person' (the subject of the face prompts), else the first
+    word of the prompt longer than three letters, else its first word."""
+    if "person" in words:
+        return "person"
+    inner = [w for w in words if w not in ("<start>", "<end>")]
+    return next((w for w in inner if len(w) > 3), (inner or words or [None])[0])
+
+
+def word_row(base, edited, sel: dict, size, height: int, prov: dict) -> None:
+    """The chosen prompt word's text-attention map of base and edited (the overlay's part or
+    site and step; stage pre: the text attention has no AM) and their difference, one colour scale."""
+    words = edited.word_maps.words
+    if not words:
+        st.caption("No prompt-word maps in this result (the engine captures none).")
+        return
+    key = "studio_word"
+    if st.session_state.get(key) not in words:
+        st.session_state[key] = default_word(words)
+    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+    word = c1.selectbox("Prompt word", words, key=key,
+                        help="A word of the prompt (its sub-word tokens summed; <start> and <end> are the "
+                             "prompt's first and last token): where the block's text attention "
+                             "softmax(QK^T/sqrt(d)) puts that word, beside the ID tokens' map above.")
+    wmaps = {k: o.word_maps.map(step=sel["step"], word=word, part=sel.get("part"), site=sel.get("site"))
+             for k, o in (("base", base), ("edited", edited))}
+    zmax = studio_charts.shared_zmax(*wmaps.values())
+    where = where_text(sel).split(" · ID tokens")[0]
+    c2.caption(f"Word “{word}”: the text attention of the same blocks — {where} · stage pre (before any AM): "
+               f"the share of each pixel's attention over the prompt's 77 tokens that goes to this word · its own "
+               f"colour scale (0 to {zmax:.3g})" if zmax is not None else f"No map of the word “{word}” for {where}.")
+    wprov = {**prov, "params": {**prov["params"], "word": word, "stream": "text", "stage": "pre"}}
+    cols = st.columns(3)
+    for col, (label, o) in zip(cols, (("base", base), ("edited", edited))):
+        with col:
+            st.markdown(f"**{label}** · word “{word}”")
+            fig = studio_charts.overlay(o.png, wmaps[label], size, opacity=sel["opacity"], box=o.box,
+                                        height=height, zmax=zmax)
+            export.show(fig, key=f"studio_word_{label}", page="Studio", provenance=wprov, theme=None)
+    with cols[2]:
+        st.markdown("**difference** · word")
+        diff = studio_charts.difference(wmaps["edited"], wmaps["base"])
+        export.show(studio_charts.difference_map(diff, size, height=height), key="studio_word_diff", page="Studio",
+                    provenance=wprov, theme=None)
+
+
 def face_table(outcomes: dict) -> pd.DataFrame:
     rows = []
     for label, o in outcomes.items():
@@ -143,6 +190,7 @@ def show_results(result: dict) -> None:
         diff = studio_charts.difference(amaps["edited"], amaps["base"])
         export.show(studio_charts.difference_map(diff, size, height=height), key="studio_diff", page="Studio",
                     provenance=prov, theme=None)
+    word_row(base, edited, sel, size, height, prov)
     st.dataframe(face_table({"base": base, "edited": edited}), hide_index=True, width="stretch",
                  column_config={"face size": st.column_config.NumberColumn(format="%.3f", help="face box area / image area"),
                                 "ID similarity": st.column_config.NumberColumn(

@@ -32,7 +32,8 @@ engine = setup.load_engine(choice)
 if engine is None:
     st.stop()
 top2.caption(f"{engine.num_steps} steps · face backend {engine.spec.face_backend} · probe: head-mean maps of every "
-             f"site, step and ID token, pre and post · images generated on this model so far: {engine.generated}")
+             f"site, step and ID token, pre and post, and of every prompt word (text attention, pre) · images generated on this model so far: "
+             f"{engine.generated}")
 subject, ref = setup.subject_row(engine)
 
 tab_edit, tab_grid = st.tabs(["Edit and generate", "Grid"])
