@@ -128,18 +128,25 @@ def word_row(base, edited, sel: dict, size, height: int, prov: dict) -> None:
                f"the share of each pixel's attention over the prompt's 77 tokens that goes to this word · its own "
                f"colour scale (0 to {zmax:.3g})" if zmax is not None else f"No map of the word “{word}” for {where}.")
     wprov = {**prov, "params": {**prov["params"], "word": word, "stream": "text", "stage": "pre"}}
+    compare_row({"base": base, "edited": edited}, wmaps, zmax, sel["opacity"], size, height, wprov,
+                key="studio_word", heading=f" · word “{word}”", diff_heading="**difference** · word")
+
+
+def compare_row(outcomes: dict, maps: dict, zmax, opacity: float, size, height: int, prov: dict, *, key: str,
+                heading: str, diff_heading: str, diff_key: str | None = None) -> None:
+    """One row of three panels: the base's and the edited image's map (one colour scale, ``zmax``)
+    and their difference, each exportable."""
     cols = st.columns(3)
-    for col, (label, o) in zip(cols, (("base", base), ("edited", edited))):
+    for col, (label, o) in zip(cols, outcomes.items()):
         with col:
-            st.markdown(f"**{label}** · word “{word}”")
-            fig = studio_charts.overlay(o.png, wmaps[label], size, opacity=sel["opacity"], box=o.box,
-                                        height=height, zmax=zmax)
-            export.show(fig, key=f"studio_word_{label}", page="Studio", provenance=wprov, theme=None)
+            st.markdown(f"**{label}**{heading}")
+            fig = studio_charts.overlay(o.png, maps[label], size, opacity=opacity, box=o.box, height=height, zmax=zmax)
+            export.show(fig, key=f"{key}_{label}", page="Studio", provenance=prov, theme=None)
     with cols[2]:
-        st.markdown("**difference** · word")
-        diff = studio_charts.difference(wmaps["edited"], wmaps["base"])
-        export.show(studio_charts.difference_map(diff, size, height=height), key="studio_word_diff", page="Studio",
-                    provenance=wprov, theme=None)
+        st.markdown(diff_heading)
+        diff = studio_charts.difference(maps["edited"], maps["base"])
+        export.show(studio_charts.difference_map(diff, size, height=height), key=diff_key or f"{key}_diff",
+                    page="Studio", provenance=prov, theme=None)
 
 
 def face_table(outcomes: dict) -> pd.DataFrame:
@@ -175,21 +182,11 @@ def show_results(result: dict) -> None:
                else f"No maps for {where_text(sel)}.")
     size = png_size(base.png) or (64, 64)
     height = studio_charts.map_height(OVERLAY_COLUMN_PX, size)
-    cols = st.columns(3)
     prov = {"query": "studio:generate", "params": {"coords": {k: studio_charts_text(v) for k, v in coords.items()},
                                                    "preset": result["preset"], **sel},
             "configs": {"base": base.config.to_dict(), "edited": edited.config.to_dict()}}
-    for col, (label, o) in zip(cols, (("base", base), ("edited", edited))):
-        with col:
-            st.markdown(f"**{label}** · attention")
-            fig = studio_charts.overlay(o.png, amaps[label], size, opacity=sel["opacity"], box=o.box,
-                                        height=height, zmax=zmax)
-            export.show(fig, key=f"studio_overlay_{label}", page="Studio", provenance=prov, theme=None)
-    with cols[2]:
-        st.markdown("**difference**")
-        diff = studio_charts.difference(amaps["edited"], amaps["base"])
-        export.show(studio_charts.difference_map(diff, size, height=height), key="studio_diff", page="Studio",
-                    provenance=prov, theme=None)
+    compare_row({"base": base, "edited": edited}, amaps, zmax, sel["opacity"], size, height, prov,
+                key="studio_overlay", heading=" · attention", diff_heading="**difference**", diff_key="studio_diff")
     word_row(base, edited, sel, size, height, prov)
     st.dataframe(face_table({"base": base, "edited": edited}), hide_index=True, width="stretch",
                  column_config={"face size": st.column_config.NumberColumn(format="%.3f", help="face box area / image area"),
