@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from fastface.method.config import ConfigError, FastFaceConfig
 from fastface.method.paths import GridCell, ParamPath, grid_cells, parse_path, parse_value
+from fastface.studio.edits import text_of
 
 #: the metrics a Studio grid shows per cell and along an axis (sweep metric names)
 METRICS = ("id_sim", "face_size", "face_detected")
@@ -27,17 +28,6 @@ MAX_CELLS = 36
 def config_key(config: FastFaceConfig) -> str:
     """A short stable key of a config (what makes a grid cell)."""
     return hashlib.sha1(config.to_json().encode()).hexdigest()[:16]
-
-
-def value_text(value: Any) -> str:
-    """A value as the grid's labels and the --vary syntax write it."""
-    if isinstance(value, (list, tuple)):
-        return "/".join(value_text(v) for v in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "none" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -88,7 +78,7 @@ def cell_table(cells: Sequence[GridCell], outcomes: dict[str, object]) -> pd.Dat
         row = {"key": key, "label": c.label}
         for i, (path, value) in enumerate(c.coords.items()):
             row[f"axis{i}"] = path
-            row[f"value{i}"] = value_text(value)
+            row[f"value{i}"] = text_of(value)
         row["id_sim"] = np.nan if o is None or o.id_sim is None else float(o.id_sim)
         row["face_size"] = np.nan if o is None or o.face_size is None else float(o.face_size)
         row["face_detected"] = np.nan if o is None or o.detected is None else float(o.detected)

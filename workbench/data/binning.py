@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fastface.evaluation.stats import t_interval
+
 CONFIDENCE = 0.95
 
 
@@ -24,12 +26,6 @@ def bin_edges(values, n_bins: int = 5) -> np.ndarray:
     if hi <= lo:
         return np.array([lo - 0.5e-9, hi + 0.5e-9]) if lo == 0 else np.array([lo * (1 - 1e-9), hi * (1 + 1e-9)])
     return np.linspace(lo, hi, int(n_bins) + 1)
-
-
-def t_quantile(n: int, confidence: float = CONFIDENCE) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.5 + confidence / 2, n - 1))
 
 
 def binned_means(df: pd.DataFrame, x: str, y: str, by: str, edges) -> pd.DataFrame:
@@ -47,10 +43,10 @@ def binned_means(df: pd.DataFrame, x: str, y: str, by: str, edges) -> pd.DataFra
         n = len(vals)
         mean = float(vals.mean())
         sd = float(vals.std(ddof=1)) if n > 1 else float("nan")
-        half = t_quantile(n) * sd / np.sqrt(n) if n > 1 else float("nan")
+        lo, hi = t_interval(vals, CONFIDENCE)  # the report's Student-t interval (NaN for n = 1)
         rows.append({by: group, "bin": int(b), "x_lo": float(edges[b]), "x_hi": float(edges[b + 1]),
                      "x_mean": float(g[x].mean()), "y_mean": mean, "y_sd": sd, "n": n,
-                     "lo": mean - half, "hi": mean + half})
+                     "lo": lo, "hi": hi})
     cols = [by, "bin", "x_lo", "x_hi", "x_mean", "y_mean", "y_sd", "n", "lo", "hi"]
     return pd.DataFrame(rows, columns=cols)
 
