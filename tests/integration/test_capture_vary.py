@@ -4,14 +4,12 @@ every run, found by their coordinates from plain DuckDB (views grid_cells, run_p
 grids are refused with one line, exit 2 and the store untouched."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from skimage.data import astronaut
@@ -20,27 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from fastface.cli import main  # noqa: E402
+from tests.cli_helpers import assert_one_line_error, snapshot  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300)]
 
 GRID = ["--vary", "am.am1.scale_up=1.0,1.2", "--vary", "guidance.beta[3]=1,3"]
 #: ff-am1.json's guidance (METHOD.md section 5): beta 1, 3, 3, 1 and alpha 1, 1.5, 1.5, 1 over 4 steps
 FF_AM1_BETA = [1.0, 3.0, 3.0, 1.0]
-
-def snapshot(path: Path) -> dict:
-    """Every file under path with its content hash (as tests/integration/test_cli_bad_input.py)."""
-    return {str(p.relative_to(path)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(path.rglob("*"))}
-
-
-def assert_one_line_error(rc: int, err: str, *needles: str) -> None:
-    assert rc == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("fastface capture: error: ") and "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-
 
 #: plain DuckDB in its own process and folder (no project code on the path)
 PLAIN = r"""

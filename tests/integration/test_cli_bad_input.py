@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import hashlib
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from fastface.cli import main  # noqa: E402
 from fastface.cli.errors import error_message, run  # noqa: E402
 from fastface.method.config import ConfigError  # noqa: E402
+from tests.cli_helpers import assert_one_line_error, snapshot  # noqa: E402
 
 
 @pytest.fixture
@@ -37,30 +37,11 @@ def inputs(tmp_path):
     return photos, prompts, store
 
 
-def snapshot(path: Path) -> dict:
-    """Every file under path (or path itself) with its size and content hash."""
-    if path.is_file():
-        return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
-    if not path.exists():
-        return {}
-    return {str(p.relative_to(path)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(path.rglob("*"))}
-
-
 def capture(capsys, photos, prompts, store, *extra) -> tuple[int, str]:
     rc = main(["capture", "--photos", str(photos), "--prompts", str(prompts), "--store", str(store), "--tiny",
                "--presets", "baseline", *extra])
     err = capsys.readouterr().err
     return rc, err
-
-
-def assert_one_line_error(rc: int, err: str, *needles: str) -> None:
-    assert rc == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("fastface capture: error: ") and "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 @pytest.mark.parametrize("extra, needles", [

@@ -47,8 +47,6 @@ class RunLabels:
 
 
 def _num(v) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return f"{v:g}"
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
